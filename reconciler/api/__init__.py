@@ -1,0 +1,1 @@
+"""Talking to the QuantConnect API v2: auth, transport, retries and response parsing."""

@@ -1,0 +1,1 @@
+"""One module per command; each function takes plain values and returns an exit code."""

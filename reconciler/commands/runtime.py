@@ -1,0 +1,84 @@
+"""What every command shares: global options, the API client, the embedded sandbox, output helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from reconciler.api.client import DEFAULT_API_URL, QuantConnectClient, check_api_url
+from reconciler.api.credentials import Credentials, resolve_credentials
+from reconciler.sandbox.embedded import DEFAULT_DB, start_embedded
+from reconciler.sandbox.server import SandboxServer
+
+
+@dataclass
+class GlobalOptions:
+    api_url: str | None = None
+    user_id: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    sandbox: bool = False
+    sandbox_db: Path = DEFAULT_DB
+    verbose: bool = False
+    no_color: bool = False
+
+
+class Runtime:
+    """Created per invocation; builds the client (and the in-process sandbox) only when a command needs it."""
+
+    def __init__(self, options: GlobalOptions, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+        self.options = options
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self._client: QuantConnectClient | None = None
+        self._sandbox: SandboxServer | None = None
+
+    @property
+    def api_url(self) -> str:
+        if self.options.sandbox:
+            return self._start_sandbox().url
+        return check_api_url(self.options.api_url or os.environ.get("QC_API_URL") or DEFAULT_API_URL)
+
+    def color(self, stream: TextIO) -> bool:
+        if self.options.no_color or os.environ.get("NO_COLOR"):
+            return False
+        return hasattr(stream, "isatty") and stream.isatty()
+
+    def credentials(self) -> Credentials:
+        if self.options.sandbox:
+            server = self._start_sandbox()
+            return Credentials(server.config.user_id, server.config.api_token, "the embedded sandbox")
+        return resolve_credentials(self.options.user_id, self.options.api_token)
+
+    def client(self, parallelism: int = 4) -> QuantConnectClient:
+        if self._client is None:
+            url = self.api_url  # checked before credentials: a bad URL is reported first
+            self._client = QuantConnectClient(self.credentials(), url, pool_size=max(parallelism * 2, 16))
+        return self._client
+
+    def _start_sandbox(self) -> SandboxServer:
+        if self._sandbox is None:
+            self._sandbox = start_embedded(self.options.sandbox_db)
+            self.err(f"Using the embedded sandbox at {self._sandbox.url} (database {self.options.sandbox_db}).")
+        return self._sandbox
+
+    def out(self, text: str = "") -> None:
+        print(text, file=self.stdout)
+
+    def err(self, text: str) -> None:
+        print(text, file=self.stderr)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox.store.close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

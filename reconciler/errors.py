@@ -1,0 +1,17 @@
+"""Expected errors: each becomes one clear line and exit 1 at the CLI boundary."""
+
+from __future__ import annotations
+
+
+class ReconcilerError(Exception):
+    """Base of every error the user can act on (no traceback unless --verbose)."""
+
+    exit_code = 1
+
+
+class ConfigError(ReconcilerError):
+    """Bad command-line input, credentials or URL."""
+
+
+class StateFileError(ReconcilerError):
+    """A seed/state file that cannot be read."""

@@ -1,0 +1,458 @@
+"""The sandbox HTTP server: the QuantConnect API v2 paths, auth scheme and bodies, on loopback.
+
+Fault injection (latency, random 500s, a per-user rate limit with 429 and
+Retry-After, and connections dropped after the call took effect) lets tests and
+benchmarks exercise the client's retries against a real socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import hmac
+import json
+import math
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from reconciler.models import STATISTICS, is_backtest_id
+from reconciler.sandbox.seed import plausible_statistics, random_id
+from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
+from reconciler.timeutil import format_api_datetime, utcnow
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5612
+DEFAULT_USER_ID = "123456"
+DEFAULT_API_TOKEN = "sandbox-token-0123456789abcdef"
+ORGANIZATION_ID = "d6d62db48592c72e67b534553413b602"
+MAX_BODY_BYTES = 1024 * 1024
+MAX_NAME = 200
+MAX_TAGS = 100
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    rate_limit: int = 0  # requests per window per user; 0 = unlimited
+    rate_window: float = 60.0
+
+
+@dataclass
+class SandboxConfig:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    user_id: str = DEFAULT_USER_ID
+    api_token: str = field(default=DEFAULT_API_TOKEN, repr=False)
+    faults: Faults = field(default_factory=Faults)
+    max_clock_skew: float = 300.0
+    fault_seed: int | None = None
+    access_log: bool = False
+
+
+class BadRequest(Exception):
+    """Answered as 200 with success: false, as the service does."""
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+class SandboxApp:
+    """Request handling independent of the socket plumbing: auth, faults, endpoints."""
+
+    def __init__(self, store: SandboxStore, config: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._rng = random.Random(config.fault_seed)
+        self._rng_lock = threading.Lock()
+        self._calls: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._rate_lock = threading.Lock()
+        self.request_count = 0  # every request that reached the app, for tests and benchmarks
+        self.calls_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.endpoints: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "authenticate": lambda params: {},
+            "projects/read": self.projects_read,
+            "backtests/create": self.backtests_create,
+            "backtests/list": self.backtests_list,
+            "backtests/read": self.backtests_read,
+            "backtests/update": self.backtests_update,
+            "backtests/tags/update": self.backtests_tags_update,
+            "backtests/delete": self.backtests_delete,
+        }
+
+    def chance(self, probability: float) -> bool:
+        if probability <= 0:
+            return False
+        with self._rng_lock:
+            return self._rng.random() < probability
+
+    # --- auth and rate limit ---------------------------------------------
+
+    def authenticate(self, headers: Any) -> str:
+        timestamp = (headers.get("Timestamp") or "").strip()
+        authorization = headers.get("Authorization") or ""
+        if not authorization.startswith("Basic ") or not timestamp:
+            raise _Unauthorized("Hash doesn't match. Missing Authorization or Timestamp header.")
+        try:
+            user_id, _, digest = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise _Unauthorized("Hash doesn't match. Malformed Authorization header.") from None
+        expected = hashlib.sha256(f"{self.config.api_token}:{timestamp}".encode()).hexdigest()
+        if user_id != self.config.user_id or not hmac.compare_digest(digest.encode(), expected.encode()):
+            raise _Unauthorized("Hash doesn't match. Check the user id and API token.")
+        if not timestamp.isdigit() or abs(self.clock() - int(timestamp)) > self.config.max_clock_skew:
+            raise _Unauthorized("Hash doesn't match. The timestamp is missing or too far from the server time.")
+        return user_id
+
+    def retry_after(self, user_id: str) -> int | None:
+        """Seconds until this user may call again, or None when the call is allowed (and counted)."""
+        limit, window = self.config.faults.rate_limit, self.config.faults.rate_window
+        if limit <= 0:
+            return None
+        now = time.monotonic()
+        with self._rate_lock:
+            calls = self._calls[user_id]
+            while calls and calls[0] <= now - window:
+                calls.popleft()
+            if len(calls) >= limit:
+                return max(1, math.ceil(calls[0] + window - now))
+            calls.append(now)
+        return None
+
+    # --- endpoints -------------------------------------------------------
+
+    def projects_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("projectId") not in (None, ""):
+            project = self.store.project(_int(params, "projectId"))
+            if project is None:
+                raise BadRequest(f"Project {params['projectId']} not found or not accessible.")
+            projects = [project]
+        else:
+            projects = self.store.projects()
+        return {"projects": [_project_body(p, int(self.config.user_id)) for p in projects], "versions": []}
+
+    def _project(self, params: dict[str, Any]) -> int:
+        project_id = _int(params, "projectId")
+        if self.store.project(project_id) is None:
+            raise BadRequest(f"Project {project_id} not found or not accessible.")
+        return project_id
+
+    def _backtest(self, params: dict[str, Any]) -> BacktestRow:
+        project_id = self._project(params)
+        backtest_id = params.get("backtestId")
+        if not isinstance(backtest_id, str) or not backtest_id:
+            raise BadRequest("backtestId is required.")
+        row = self.store.backtest(project_id, backtest_id)
+        if row is None:
+            raise BadRequest(f"Backtest {backtest_id[:64]} not found in project {project_id}.")
+        return row
+
+    def backtests_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        project_id = self._project(params)
+        with_stats = _bool(params.get("includeStatistics", False))
+        rows = self.store.backtests(project_id)
+        return {"backtests": [_summary_body(row, with_stats) for row in rows], "count": len(rows)}
+
+    def backtests_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"backtest": _result_body(self._backtest(params), int(self.config.user_id)), "debugging": False}
+
+    def backtests_create(self, params: dict[str, Any]) -> dict[str, Any]:
+        project_id = self._project(params)
+        name = params.get("backtestName")
+        if not isinstance(params.get("compileId"), str) or not params.get("compileId"):
+            raise BadRequest("compileId is required.")
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+            raise BadRequest(f"backtestName is required and at most {MAX_NAME} characters.")
+        with self._rng_lock:
+            backtest_id, stats = random_id(self._rng), plausible_statistics(self._rng)
+        row = BacktestRow(backtest_id, project_id, name, "", format_api_datetime(utcnow()), "Completed.", 1.0, "", [], stats, {})
+        self.store.insert_backtest(row)
+        return {"backtest": _result_body(row, int(self.config.user_id)), "debugging": False}
+
+    def backtests_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._backtest(params)
+        fields = {}
+        for key in ("name", "note"):
+            value = params.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise BadRequest(f"{key} must be a string.")
+            if key == "name" and (not value.strip() or len(value) > MAX_NAME):
+                raise BadRequest(f"name must be 1 to {MAX_NAME} characters.")
+            fields[key] = value
+        self.store.update_backtest(row.project_id, row.backtest_id, **fields)
+        return {}
+
+    def backtests_tags_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._backtest(params)
+        tags = params.get("tags")
+        if isinstance(tags, str):
+            tags = [tags] if not tags.startswith("[") else _json_list(tags)
+        if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= MAX_NAME for t in tags) or len(tags) > MAX_TAGS:
+            raise BadRequest(f"tags must be a list of at most {MAX_TAGS} strings of 1 to {MAX_NAME} characters.")
+        self.store.update_backtest(row.project_id, row.backtest_id, tags=list(dict.fromkeys(tags)))
+        return {}
+
+    def backtests_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._backtest(params)
+        self.store.delete_backtest(row.project_id, row.backtest_id)
+        return {}
+
+
+# --- response bodies (official field names and types) ------------------------
+
+
+def _project_body(project: ProjectRow, owner_id: int) -> dict[str, Any]:
+    return {
+        "projectId": project.project_id, "organizationId": ORGANIZATION_ID, "name": project.name, "description": "",
+        "modified": project.modified, "created": project.created, "ownerId": owner_id, "language": project.language,
+        "collaborators": [{"uid": owner_id, "liveControl": True, "permission": "write", "publicId": "sandbox-user",
+                           "profileImage": "", "email": "sandbox@example.invalid", "name": "Sandbox User", "bio": "", "owner": True}],
+        "leanVersionId": 17000, "leanPinnedToMaster": True, "owner": True, "parameters": [], "libraries": [],
+        "leanEnvironment": 1, "encrypted": False, "codeRunning": False, "paperEquity": 100000.0,
+    }
+
+
+def _summary_body(row: BacktestRow, with_stats: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "backtestId": row.backtest_id, "status": row.status, "name": row.name, "created": row.created,
+        "progress": row.progress, "optimizationId": row.optimization_id, "tradeableDates": 252 if row.progress >= 1 else 0,
+        "parameterSet": row.parameter_set or [], "snapshotId": 0, "tags": row.tags,
+        "parameters": len(row.parameter_set), "securityTypes": 1,
+    }
+    if with_stats:
+        body.update({key: float(row.statistics[key]) for key in STATISTICS if key in row.statistics})
+        if "trades" in body:
+            body["trades"] = int(body["trades"])
+    return body
+
+
+def _result_body(row: BacktestRow, owner_id: int) -> dict[str, Any]:
+    stats = row.statistics
+    done = row.progress >= 1
+    failed = row.status.startswith("Runtime Error")
+    return {
+        "note": row.note, "name": row.name, "tags": row.tags, "organizationId": ORGANIZATION_ID, "projectId": row.project_id,
+        "completed": done, "optimizationId": row.optimization_id, "backtestId": row.backtest_id,
+        "tradeableDates": 252 if done else 0, "researchGuide": {"minutes": 12, "backtestCount": 1, "parameters": len(row.parameter_set)},
+        "backtestStart": "2020-01-01 00:00:00", "backtestEnd": "2023-12-31 00:00:00", "created": row.created,
+        "snapshotId": 0, "status": row.status, "error": "Runtime Error: division by zero" if failed else "",
+        "stacktrace": "  at OnData in main.py: line 42" if failed else "", "progress": row.progress,
+        "hasInitializeError": False, "charts": {"Strategy Equity": {"name": "Strategy Equity"}},
+        "parameterSet": row.parameter_set or [], "rollingWindow": {},
+        "runtimeStatistics": {"Equity": "$100,000.00", "Fees": "-$0.00", "Holdings": "$0.00", "Net Profit": f"{stats.get('netProfit', 0):.2%}",
+                              "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.2%}", "Return": f"{stats.get('netProfit', 0):.2%}",
+                              "Unrealized": "$0.00", "Volume": "$0.00"},
+        "statistics": {"Total Orders": str(int(stats.get("trades", 0))), "Sharpe Ratio": f"{stats.get('sharpeRatio', 0):.3f}",
+                       "Net Profit": f"{stats.get('netProfit', 0):.3%}", "Drawdown": f"{stats.get('drawdown', 0):.1%}",
+                       "Compounding Annual Return": f"{stats.get('compoundingAnnualReturn', 0):.3%}",
+                       "Win Rate": f"{stats.get('winRate', 0):.0%}", "Loss Rate": f"{stats.get('lossRate', 0):.0%}",
+                       "Alpha": f"{stats.get('alpha', 0):.3f}", "Beta": f"{stats.get('beta', 0):.3f}",
+                       "Sortino Ratio": f"{stats.get('sortinoRatio', 0):.3f}", "Treynor Ratio": f"{stats.get('treynorRatio', 0):.3f}",
+                       "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.3%}"},
+        "nodeName": "B-MICRO", "outOfSampleDays": 0,
+    }
+
+
+# --- parameter coercion (JSON bodies, form bodies and query strings) ----------
+
+
+def _int(params: dict[str, Any], key: str) -> int:
+    value = params.get(key)
+    if isinstance(value, bool):
+        raise BadRequest(f"{key} must be an integer.")
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 19:
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < 2**62:
+        return value
+    raise BadRequest(f"{key} is required and must be an integer.")
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0", ""):
+        return value.lower() in ("true", "1")
+    if isinstance(value, int):
+        return value != 0
+    raise BadRequest("includeStatistics must be a boolean.")
+
+
+def _json_list(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadRequest("tags must be a JSON list of strings.") from None
+
+
+def _form(text: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, values in parse_qs(text, keep_blank_values=True).items():
+        params[key.removesuffix("[]")] = values if len(values) > 1 or key.endswith("[]") else values[0]
+    return params
+
+
+# --- socket plumbing -----------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see NOTES: otherwise every keep-alive response waits ~40 ms
+    server_version = "qc-sandbox"
+    sys_version = ""
+    server: "_HTTPServer"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle(body=b"")
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self._send(400, {"success": False, "errors": ["A Content-Length of at most 1 MiB is required."]})
+            self.close_connection = True
+            return
+        self._handle(body=self.rfile.read(int(length)))
+
+    def _handle(self, body: bytes) -> None:
+        app = self.server.app
+        faults = app.config.faults
+        if faults.latency_ms > 0:
+            time.sleep(faults.latency_ms / 1000)
+        url = urlsplit(self.path)
+        if not url.path.startswith("/api/v2/"):
+            self._send(404, {"success": False, "errors": [f"Unknown path {url.path[:100]}; the API lives under /api/v2/."]})
+            return
+        endpoint = url.path[len("/api/v2/"):].strip("/")
+        with app._rate_lock:
+            app.request_count += 1
+            app.calls_by_endpoint[endpoint] += 1
+        try:
+            user_id = app.authenticate(self.headers)
+        except _Unauthorized as exc:
+            self._send(401, {"success": False, "errors": [str(exc)]}, {"www_authenticate": "Basic realm=\"QuantConnect\""})
+            return
+        wait = app.retry_after(user_id)
+        if wait is not None:
+            self._send(429, {"success": False, "errors": ["Too many requests; slow down."]}, {"Retry-After": str(wait)})
+            return
+        if app.chance(faults.error_rate):
+            self._send(500, {"success": False, "errors": ["Internal server error (injected by the sandbox)."]})
+            return
+        handler = app.endpoints.get(endpoint)
+        if handler is None:
+            self._send(404, {"success": False, "errors": [f"Unknown endpoint /{endpoint[:100]}."]})
+            return
+        try:
+            params = self._params(url.query, body)
+            result = {"success": True, "errors": [], **handler(params)}
+        except BadRequest as exc:
+            result = {"success": False, "errors": [str(exc)]}
+        except Exception as exc:  # never a stack trace to the client, never a dead server
+            print(f"sandbox: internal error on /{endpoint}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self._send(500, {"success": False, "errors": ["Internal server error."]})
+            return
+        if app.chance(faults.drop_rate):
+            self.close_connection = True  # the call took effect; the answer is lost
+            return
+        self._send(200, result)
+
+    def _params(self, query: str, body: bytes) -> dict[str, Any]:
+        params: dict[str, Any] = _form(query)
+        if not body.strip():
+            return params
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("The request body is not UTF-8.") from None
+        if content_type == "application/x-www-form-urlencoded":
+            params.update(_form(text))
+            return params
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise BadRequest("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        params.update(data)
+        return params
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        if self.server.app.config.access_log:
+            sys.stderr.write(f"sandbox: {self.address_string()} {format % args}\n")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
+        self.app = app
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up is not the server's problem
+
+
+class SandboxServer:
+    """A running sandbox: start() for a background thread, serve_forever() for the foreground."""
+
+    def __init__(self, store: SandboxStore, config: SandboxConfig) -> None:
+        if config.host not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"the sandbox binds to loopback only (127.0.0.1 or localhost), not {config.host!r}")
+        self.store = store
+        self.config = config
+        self.app = SandboxApp(store, config)
+        self._httpd = _HTTPServer((config.host, config.port), self.app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}/api/v2"
+
+    def start(self) -> "SandboxServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

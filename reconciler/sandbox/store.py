@@ -1,0 +1,181 @@
+"""SQLite state of the sandbox: projects and backtests, stored the way the API shows them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from contextlib import contextmanager
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (
+    project_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    language TEXT NOT NULL DEFAULT 'Py'
+);
+CREATE TABLE IF NOT EXISTS backtests (
+    backtest_id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(project_id),
+    name TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 1,
+    optimization_id TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    statistics TEXT NOT NULL DEFAULT '{}',
+    parameter_set TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS backtests_by_project ON backtests(project_id, created);
+"""
+
+_COLUMNS = "backtest_id, project_id, name, note, created, status, progress, optimization_id, tags, statistics, parameter_set"
+
+
+@dataclass
+class BacktestRow:
+    backtest_id: str
+    project_id: int
+    name: str
+    note: str
+    created: str
+    status: str
+    progress: float
+    optimization_id: str
+    tags: list[str] = field(default_factory=list)
+    statistics: dict[str, float] = field(default_factory=dict)
+    parameter_set: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_sql(cls, row: tuple) -> "BacktestRow":
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], json.loads(row[8]), json.loads(row[9]), json.loads(row[10]))
+
+    def to_sql(self) -> tuple:
+        return (self.backtest_id, self.project_id, self.name, self.note, self.created, self.status, self.progress,
+                self.optimization_id, json.dumps(self.tags), json.dumps(self.statistics), json.dumps(self.parameter_set))
+
+
+@dataclass
+class ProjectRow:
+    project_id: int
+    name: str
+    created: str
+    modified: str
+    language: str = "Py"
+
+
+class SandboxStore:
+    """One connection guarded by a lock: the server is threaded, SQLite writes are serial anyway."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- meta ------------------------------------------------------------
+
+    def is_seeded(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM meta WHERE key='seed'").fetchone() is not None
+
+    def replace_all(self, projects: list[ProjectRow], backtests: list[BacktestRow], seed: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM backtests")
+            db.execute("DELETE FROM projects")
+            db.executemany("INSERT INTO projects VALUES (?,?,?,?,?)", [(p.project_id, p.name, p.created, p.modified, p.language) for p in projects])
+            db.executemany(f"INSERT INTO backtests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", [b.to_sql() for b in backtests])
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seed', ?)", (seed,))
+
+    # --- reads -----------------------------------------------------------
+
+    def projects(self) -> list[ProjectRow]:
+        with self._lock:
+            rows = self._db.execute("SELECT project_id, name, created, modified, language FROM projects ORDER BY project_id").fetchall()
+        return [ProjectRow(*row) for row in rows]
+
+    def project(self, project_id: int) -> ProjectRow | None:
+        with self._lock:
+            row = self._db.execute("SELECT project_id, name, created, modified, language FROM projects WHERE project_id=?", (project_id,)).fetchone()
+        return ProjectRow(*row) if row else None
+
+    def backtests(self, project_id: int) -> list[BacktestRow]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM backtests WHERE project_id=? ORDER BY created DESC, backtest_id", (project_id,)).fetchall()
+        return [BacktestRow.from_sql(row) for row in rows]
+
+    def backtest(self, project_id: int, backtest_id: str) -> BacktestRow | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM backtests WHERE project_id=? AND backtest_id=?", (project_id, backtest_id)).fetchone()
+        return BacktestRow.from_sql(row) if row else None
+
+    # --- writes ----------------------------------------------------------
+
+    def insert_backtest(self, row: BacktestRow) -> None:
+        with self.transaction() as db:
+            db.execute(f"INSERT INTO backtests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row.to_sql())
+
+    def update_backtest(self, project_id: int, backtest_id: str, **fields: Any) -> bool:
+        allowed = {"name", "note", "tags", "status", "progress"}
+        assignments, values = [], []
+        for key, value in fields.items():
+            if key not in allowed:
+                raise ValueError(key)
+            assignments.append(f"{key}=?")
+            values.append(json.dumps(value) if key == "tags" else value)
+        if not assignments:
+            return self.backtest(project_id, backtest_id) is not None
+        with self.transaction() as db:
+            cursor = db.execute(f"UPDATE backtests SET {', '.join(assignments)} WHERE project_id=? AND backtest_id=?", (*values, project_id, backtest_id))
+            return cursor.rowcount == 1
+
+    def delete_backtest(self, project_id: int, backtest_id: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM backtests WHERE project_id=? AND backtest_id=?", (project_id, backtest_id)).rowcount == 1
+
+    # --- the state-file format -------------------------------------------
+
+    def export_state(self, project_ids: list[int] | None = None) -> dict[str, Any]:
+        projects = [p for p in self.projects() if project_ids is None or p.project_id in project_ids]
+        return {
+            "projects": [
+                {
+                    "projectId": p.project_id,
+                    "name": p.name,
+                    "backtests": [
+                        {
+                            "backtestId": b.backtest_id, "name": b.name, "note": b.note, "created": b.created,
+                            "status": b.status, "tags": b.tags, "optimizationId": b.optimization_id, "statistics": b.statistics,
+                        }
+                        for b in sorted(self.backtests(p.project_id), key=lambda b: (b.created, b.backtest_id))
+                    ],
+                }
+                for p in projects
+            ]
+        }

@@ -1,0 +1,67 @@
+"""Dates and durations in the forms the QuantConnect API and the manifest use (always UTC)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+_FRACTION = re.compile(r"(\.\d+)")
+_DURATION = re.compile(r"^([1-9][0-9]{0,8})([mhdw])$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_datetime(value: object) -> datetime:
+    """Parse an API or command-line timestamp into an aware UTC datetime.
+
+    Accepts ISO 8601 with or without ``T``, fractional seconds of any length,
+    ``Z`` or numeric offsets (naive values are UTC), and unix seconds.
+    Raises ValueError for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        if not isinstance(value, str):
+            raise ValueError(f"not a timestamp: {value!r}")
+        text = value.strip()
+        if not text or len(text) > 64:
+            raise ValueError(f"not a timestamp: {value!r}")
+        if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
+            return datetime.fromtimestamp(float(text), tz=timezone.utc)
+        if text[-1] in "zZ":
+            text = text[:-1] + "+00:00"
+        # Python 3.10 accepts only 3 or 6 fraction digits; .NET sends up to 7.
+        text = _FRACTION.sub(lambda m: (m.group(1) + "000000")[:7], text, count=1)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not a timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_api_datetime(value: datetime) -> str:
+    """The service's ``YYYY-MM-DD HH:MM:SS`` form, in UTC."""
+    return value.astimezone(timezone.utc).strftime(API_DATETIME_FORMAT)
+
+
+def format_iso(value: datetime) -> str:
+    """ISO 8601 with ``Z``, for plan files and reports."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_duration(text: str) -> timedelta:
+    """A whole number and one unit of m, h, d, w (``90m``, ``12h``, ``3d``, ``2w``)."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use a whole number and one unit of m, h, d, w, such as 90m, 12h, 3d, 2w)")
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

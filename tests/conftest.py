@@ -1,0 +1,63 @@
+"""Shared fixtures: real sandbox servers on 127.0.0.1 (in-process threads or subprocesses)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from reconciler.api.client import QuantConnectClient, RetryPolicy
+from reconciler.api.credentials import Credentials
+from reconciler.sandbox.seed import apply_seed, seed_from_data
+from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID, Faults, SandboxConfig, SandboxServer
+from reconciler.sandbox.store import SandboxStore
+
+FAST_RETRY = RetryPolicy(attempts=10, base=0.005, cap=0.05)
+SANDBOX_CREDENTIALS = Credentials(DEFAULT_USER_ID, DEFAULT_API_TOKEN, "test")
+
+
+@pytest.fixture(scope="session")
+def demo_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    store = SandboxStore(path)
+    apply_seed(store, "demo")
+    store.close()
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_db_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the seeded demo database for one test."""
+    path = tmp_path / "sandbox.sqlite"
+    shutil.copy(demo_db_template, path)
+    return path
+
+
+@pytest.fixture
+def start_sandbox(tmp_path: Path) -> Iterator[Callable[..., SandboxServer]]:
+    servers: list[SandboxServer] = []
+
+    def start(db: Path | None = None, state: dict | None = None, faults: Faults | None = None, **config: object) -> SandboxServer:
+        store = SandboxStore(db or tmp_path / f"sandbox-{len(servers)}.sqlite")
+        if state is not None:
+            seed_from_data(store, state)
+        server = SandboxServer(store, SandboxConfig(port=0, faults=faults or Faults(), **config)).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+        server.store.close()
+
+
+@pytest.fixture
+def demo_sandbox(start_sandbox: Callable[..., SandboxServer], demo_db: Path) -> SandboxServer:
+    return start_sandbox(db=demo_db)
+
+
+def make_client(server: SandboxServer, **kwargs: object) -> QuantConnectClient:
+    kwargs.setdefault("retry", FAST_RETRY)
+    return QuantConnectClient(SANDBOX_CREDENTIALS, server.url, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,65 @@
+"""Helpers for tests that run the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID
+
+
+def cli_env(url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QC_")}
+    env.update({"QC_USER_ID": DEFAULT_USER_ID, "QC_API_TOKEN": DEFAULT_API_TOKEN, "NO_COLOR": "1", "HOME": env.get("HOME", "/tmp")})
+    if url:
+        env["QC_API_URL"] = url
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env or cli_env(), input=input,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class ServeProcess:
+    """`reconciler sandbox serve --port 0 ...` in a subprocess; the URL is read from its first line."""
+
+    def __init__(self, *args: str, cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", *args], cwd=cwd,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        assert self.proc.stdout is not None
+        self.lines: list[str] = []
+        self.url = ""
+        stdout: IO[str] = self.proc.stdout
+        for line in stdout:
+            self.lines.append(line)
+            match = re.search(r"(http://127\.0\.0\.1:\d+/api/v2)", line)
+            if match:
+                self.url = match.group(1)
+            if line.startswith("Press Ctrl-C"):
+                break
+        if not self.url:
+            self.proc.kill()
+            raise RuntimeError("sandbox did not start: " + "".join(self.lines) + (self.proc.stderr.read() if self.proc.stderr else ""))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> "ServeProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

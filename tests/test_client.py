@@ -1,0 +1,220 @@
+"""The API client against a real sandbox over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Callable
+
+import pytest
+
+from reconciler.api import parse
+from reconciler.api.client import QuantConnectClient, RetryPolicy, _retry_after, check_api_url
+from reconciler.api.credentials import Credentials, resolve_credentials
+from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
+from reconciler.errors import ConfigError
+from reconciler.sandbox.server import Faults, SandboxServer
+
+from conftest import FAST_RETRY, SANDBOX_CREDENTIALS, make_client
+
+MOMENTUM = 23456789
+SECRET = "sandbox-token-0123456789abcdef"
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        time.sleep(min(seconds, 2.0))
+
+
+def test_authenticate_and_list(demo_sandbox: SandboxServer) -> None:
+    with make_client(demo_sandbox) as client:
+        assert client.authenticate()["success"] is True
+        backtests = client.list_backtests(MOMENTUM)
+        assert len(backtests) >= 1000
+        assert all(b.statistics == {} for b in backtests)
+        with_stats = client.list_backtests(MOMENTUM, include_statistics=True)
+        assert any("sharpeRatio" in b.statistics for b in with_stats)
+        assert {p.name for p in client.list_projects()} >= {"Momentum v2", "Scratch"}
+
+
+def test_wrong_token_names_user_not_token(demo_sandbox: SandboxServer) -> None:
+    bad = Credentials("123456", "wrong-token-value-xyz", "QC_USER_ID/QC_API_TOKEN")
+    client = QuantConnectClient(bad, demo_sandbox.url, retry=FAST_RETRY)
+    with pytest.raises(AuthenticationError) as info:
+        client.list_backtests(MOMENTUM)
+    message = str(info.value)
+    assert "123456" in message and "QC_USER_ID/QC_API_TOKEN" in message
+    assert "wrong-token-value-xyz" not in message and "wrong-token-value-xyz" not in repr(info.value)
+    assert "Hash doesn't match" in info.value.body  # the failed body is kept
+    assert demo_sandbox.app.calls_by_endpoint["backtests/list"] == 1  # a 401 is never retried
+
+
+def test_unknown_user_is_rejected(demo_sandbox: SandboxServer) -> None:
+    client = QuantConnectClient(Credentials("999", SECRET, "test"), demo_sandbox.url, retry=FAST_RETRY)
+    with pytest.raises(AuthenticationError):
+        client.authenticate()
+
+
+def test_stale_timestamp_reports_clock_skew(demo_sandbox: SandboxServer) -> None:
+    client = make_client(demo_sandbox, clock=lambda: time.time() - 3600)
+    with pytest.raises(AuthenticationError) as info:
+        client.authenticate()
+    assert re.search(r"clock is 3[56]\d\d s behind", str(info.value))
+    assert "fix the system clock" in str(info.value)
+
+
+def test_small_skew_is_accepted(demo_sandbox: SandboxServer) -> None:
+    client = make_client(demo_sandbox, clock=lambda: time.time() - 90)
+    assert client.authenticate()["success"] is True
+
+
+def test_retry_on_429_honours_retry_after(start_sandbox: Callable[..., SandboxServer], demo_db) -> None:
+    server = start_sandbox(db=demo_db, faults=Faults(rate_limit=2, rate_window=1.0))
+    sleep = RecordingSleep()
+    client = make_client(server, sleep=sleep)
+    for _ in range(5):
+        client.authenticate()
+    assert server.app.request_count > 5  # some were answered 429 and retried
+    assert any(seconds >= 1.0 for seconds in sleep.calls)  # Retry-After: 1 was honoured
+
+
+def test_retry_after_forms() -> None:
+    class Response:
+        def __init__(self, value: str) -> None:
+            self.headers = {"Retry-After": value}
+
+    now = time.time()
+    assert _retry_after(Response("7"), now) == 7.0  # type: ignore[arg-type]
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now + 30))
+    assert 25 <= _retry_after(Response(date), now) <= 31  # type: ignore[arg-type]
+    assert _retry_after(Response("soon"), now) is None  # type: ignore[arg-type]
+
+
+def test_retry_on_500(start_sandbox: Callable[..., SandboxServer], demo_db) -> None:
+    server = start_sandbox(db=demo_db, faults=Faults(error_rate=0.25), fault_seed=7)
+    client = make_client(server)
+    for _ in range(200):
+        client.authenticate()
+    assert server.app.request_count > 210  # roughly one in four retried
+
+
+def test_retry_on_dropped_connections_is_idempotent(start_sandbox: Callable[..., SandboxServer], demo_db) -> None:
+    server = start_sandbox(db=demo_db, faults=Faults(drop_rate=0.3), fault_seed=3)
+    client = make_client(server)
+    backtests = make_client(server).list_backtests(23456792)
+    for index, backtest in enumerate(backtests[:20]):
+        client.update_backtest(23456792, backtest.id, name=f"renamed {index}")
+        client.update_backtest_tags(23456792, backtest.id, ["a", "b"])
+    after = {b.id: b for b in client.list_backtests(23456792)}
+    for index, backtest in enumerate(backtests[:20]):
+        assert after[backtest.id].name == f"renamed {index}"
+        assert after[backtest.id].tags == ("a", "b")
+    assert server.app.request_count > 41
+
+
+def test_no_retry_on_success_false(demo_sandbox: SandboxServer) -> None:
+    sleep = RecordingSleep()
+    client = make_client(demo_sandbox, sleep=sleep)
+    with pytest.raises(NotFoundError) as info:
+        client.read_backtest(MOMENTUM, "0" * 32)
+    assert sleep.calls == []
+    assert demo_sandbox.app.calls_by_endpoint["backtests/read"] == 1
+    assert info.value.errors and "not found" in info.value.errors[0]
+    with pytest.raises(APIError):
+        client.update_backtest(MOMENTUM, client.list_backtests(MOMENTUM)[0].id, name="x" * 201)
+    assert demo_sandbox.app.calls_by_endpoint["backtests/update"] == 1
+
+
+def test_unknown_project_is_not_found(demo_sandbox: SandboxServer) -> None:
+    with pytest.raises(NotFoundError, match="not found"):
+        make_client(demo_sandbox).list_backtests(1)
+
+
+def test_transport_error_after_bounded_attempts() -> None:
+    sleep = RecordingSleep()
+    client = QuantConnectClient(SANDBOX_CREDENTIALS, "http://127.0.0.1:9/api/v2", retry=RetryPolicy(attempts=3, base=0.001, cap=0.01), sleep=sleep)
+    with pytest.raises(TransportError, match="after 3 attempts"):
+        client.authenticate()
+    assert len(sleep.calls) == 2
+
+
+def test_token_never_in_debug_logs_or_errors(demo_sandbox: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = make_client(demo_sandbox)
+    client.list_backtests(MOMENTUM)
+    client.update_backtest(MOMENTUM, client.list_backtests(MOMENTUM)[0].id, note="hello")
+    bad = QuantConnectClient(Credentials("123456", "another-secret-token", "env"), demo_sandbox.url, retry=FAST_RETRY)
+    with pytest.raises(AuthenticationError) as info:
+        bad.authenticate()
+    assert "POST /backtests/list" in caplog.text
+    for secret in (SECRET, "another-secret-token"):
+        assert secret not in caplog.text
+        assert secret not in str(info.value) and secret not in repr(info.value) and secret not in info.value.body
+    assert "another-secret-token" not in repr(bad.credentials)
+
+
+@pytest.mark.parametrize("url", ["http://example.com/api/v2", "http://10.0.0.1/api/v2", "ftp://127.0.0.1/x", "not a url"])
+def test_plain_http_to_remote_host_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError):
+        check_api_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5612/api/v2", "http://localhost:1/api/v2", "http://[::1]:5/api/v2", "https://www.quantconnect.com/api/v2"])
+def test_allowed_urls(url: str) -> None:
+    assert check_api_url(url) == url
+
+
+def test_credentials_sources(tmp_path) -> None:
+    lean = tmp_path / "credentials"
+    lean.write_text('{"user-id": "42", "api-token": "lean-token"}')
+    assert resolve_credentials(environ={"QC_USER_ID": "7", "QC_API_TOKEN": "t"}, lean_file=lean).user_id == "7"
+    assert resolve_credentials(environ={}, lean_file=lean).source == str(lean)
+    assert resolve_credentials("9", "opt", environ={"QC_USER_ID": "7", "QC_API_TOKEN": "t"}, lean_file=lean).user_id == "9"
+    with pytest.raises(ConfigError, match="QC_USER_ID.*lean.*--user-id"):
+        resolve_credentials(environ={}, lean_file=tmp_path / "missing")
+    with pytest.raises(ConfigError, match="must be a number"):
+        resolve_credentials(environ={"QC_USER_ID": "bob", "QC_API_TOKEN": "t"}, lean_file=lean)
+
+
+def test_signature_is_fresh_per_request() -> None:
+    headers_a = SANDBOX_CREDENTIALS.sign(1700000000)
+    headers_b = SANDBOX_CREDENTIALS.sign(1700000001)
+    assert headers_a["Timestamp"] == "1700000000"
+    assert headers_a["Authorization"] != headers_b["Authorization"]
+    assert SECRET not in str(headers_a)
+
+
+# --- response parsing ------------------------------------------------------------
+
+
+def test_parser_tolerates_real_service_shapes() -> None:
+    body = {"success": True, "backtest": [{
+        "backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "name": "Smooth Apricot Chicken", "created": "2024-03-05T14:22:10.123Z",
+        "status": "Running: 45%", "tags": None, "sharpeRatio": 1.5, "trades": 12, "psr": "n/a", "unknownField": {"x": 1},
+    }]}
+    (backtest,) = parse.backtest_list(body, 5)
+    assert backtest.status == "running" and backtest.raw_status == "Running: 45%"
+    assert backtest.tags == () and backtest.statistics == {"sharpeRatio": 1.5, "trades": 12.0}
+    assert backtest.created.tzinfo is not None and backtest.project_id == 5
+    assert parse.backtest_list({"success": True}, 5) == []
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"backtestId": "../../etc/passwd", "created": "2024-01-01 00:00:00"},
+        {"backtestId": "26C7BB06B8487CFF1C7B3C44652B30F1", "created": "2024-01-01 00:00:00"},
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1"},
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "soon"},
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "2024-01-01 00:00:00", "tags": "protected"},
+        "not an object",
+    ],
+)
+def test_parser_refuses_what_it_cannot_place(item: object) -> None:
+    with pytest.raises(ResponseFormatError):
+        parse.backtest_list({"backtests": [item]}, 1)
