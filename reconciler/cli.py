@@ -17,7 +17,12 @@ import click
 
 from reconciler import __version__
 from reconciler.commands import auth as auth_cmd
+from reconciler.commands import import_ as import_cmd
+from reconciler.commands import plan as plan_cmd
 from reconciler.commands import sandbox as sandbox_cmd
+from reconciler.commands import show as show_cmd
+from reconciler.commands import validate as validate_cmd
+from reconciler.manifest.schema import schema_text
 from reconciler.commands.runtime import GlobalOptions, Runtime
 from reconciler.errors import ReconcilerError
 from reconciler.sandbox import server as sandbox_server
@@ -57,6 +62,73 @@ def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token:
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
         logging.getLogger("urllib3").setLevel(logging.INFO)
+
+
+_PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+                       help="text for people, json for machines, markdown for a pull-request comment.")
+
+
+def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options plan and apply share."""
+    for option in reversed([
+        click.option("--now", metavar="TIMESTAMP", help="Reference time (ISO 8601) for a reproducible plan; default: now."),
+        click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Only this project (repeatable)."),
+        click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
+        click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
+    ]):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@_PATHS
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check manifests (schema and semantics), offline."""
+    _run(ctx, validate_cmd.run, paths)
+
+
+@cli.command()
+@_PATHS
+@_planning_options
+@_FORMAT
+@click.option("--out", type=click.Path(path_type=Path), help="Save the plan (JSON) for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 2: changes, 1: error.")
+@click.option("--show-kept", is_flag=True, help="Also list kept backtests with their reasons.")
+@click.option("--state", type=click.Path(path_type=Path, dir_okay=False), help="Plan against a recorded state file (from `snapshot`), offline.")
+@click.pass_context
+def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
+         fmt: str, out: Path | None, detailed_exitcode: bool, show_kept: bool, state: Path | None) -> None:
+    """Show what apply would change, and why."""
+    options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism, state=state)
+    _run(ctx, plan_cmd.run, options, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode, show_kept=show_kept)
+
+
+@cli.command()
+@click.argument("plan_file", type=click.Path(path_type=Path))
+@_FORMAT
+@click.option("--show-kept", is_flag=True, help="Also list kept backtests with their reasons.")
+@click.pass_context
+def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None:
+    """Render a saved plan (no network)."""
+    _run(ctx, show_cmd.run, plan_file, fmt, show_kept)
+
+
+@cli.command("import")
+@click.option("--project", "projects", multiple=True, required=True, metavar="ID_OR_NAME", help="Project to import (repeatable).")
+@click.option("--with-notes", is_flag=True, help="Also declare notes (one /backtests/read per backtest).")
+@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@click.pass_context
+def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, parallelism: int) -> None:
+    """Print a manifest that declares today's backtests (plan on it shows no changes)."""
+    _run(ctx, import_cmd.run, projects, with_notes, parallelism)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the manifest JSON Schema (for editors and the YAML language server)."""
+    click.echo(schema_text(), nl=False)
 
 
 @cli.command()

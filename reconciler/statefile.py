@@ -8,14 +8,13 @@ the API names them. This module only reads, checks and writes that document.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from reconciler.errors import StateFileError
+from reconciler.fsutil import write_atomic
 from reconciler.models import STATISTICS, is_backtest_id
 from reconciler.timeutil import parse_datetime
 
@@ -125,28 +124,3 @@ def _backtest(item: Any, where: str, seen: set[str]) -> dict[str, Any]:
 def dump_state(state: dict[str, Any], path: str | Path) -> None:
     """Write a state document atomically (temp file, fsync, rename)."""
     write_atomic(Path(path), json.dumps(state, separators=(",", ":")) + "\n")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(str(path.parent), os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass

@@ -1,0 +1,53 @@
+"""`reconciler import --project ...`: a manifest that declares today's backtests, so plan shows no changes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+import yaml
+
+from reconciler.commands.runtime import Runtime
+from reconciler.live import ResolveError
+from reconciler.timeutil import format_iso, utcnow
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+SCHEMA_COMMENT = "# yaml-language-server: $schema=./manifest.schema.json\n# (editor help: write the schema beside this file with `reconciler schema > manifest.schema.json`)"
+
+
+def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = 4) -> int:
+    client = rt.client(parallelism)
+    projects = client.list_projects()
+    chosen = []
+    for value in wanted:
+        hits = [p for p in projects if str(p.id) == value or p.name == value]
+        if not hits:
+            raise ResolveError(f"project {value!r} does not exist for this user")
+        if len(hits) > 1:
+            raise ResolveError(f"project name {value!r} is ambiguous: ids {', '.join(str(p.id) for p in hits)}; pass the id")
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    documents: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        listed = list(pool.map(lambda p: client.list_backtests(p.id), chosen))
+        for project, backtests in zip(chosen, listed):
+            notes: dict[str, str] = {}
+            if with_notes:
+                reads = pool.map(lambda b: client.read_backtest(project.id, b.id), backtests)
+                notes = {b.id: b.note or "" for b in reads}
+            declared = []
+            for b in sorted(backtests, key=lambda b: (b.created, b.id)):
+                entry: dict[str, Any] = {"id": b.id}
+                if b.name:
+                    entry["name"] = b.name
+                if with_notes:
+                    entry["note"] = notes.get(b.id, "")
+                entry["tags"] = list(dict.fromkeys(b.tags))
+                declared.append(entry)
+            documents.append({"id": project.id, "prune": False, "backtests": declared})
+    rt.out(SCHEMA_COMMENT)
+    rt.out(f"# Imported by `reconciler import` at {format_iso(utcnow())} from {client.api_url}.")
+    rt.out("# Declares every backtest as it is today (declared backtests are never deleted); prune is off.")
+    rt.out("# Projects: " + ", ".join(f"{p.id} = {p.name!r}" for p in chosen))
+    rt.stdout.write(yaml.dump({"version": 1, "projects": documents}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000))
+    return 0

@@ -1,0 +1,83 @@
+"""`reconciler plan PATHS`: what would change, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from reconciler.commands.runtime import Runtime
+from reconciler.errors import ConfigError
+from reconciler.fsutil import write_atomic
+from reconciler.live import FetchStats, fetch_states
+from reconciler.manifest.load import load_manifest
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import build_plan
+from reconciler.plan.render import RENDERERS, render_text
+from reconciler.recorded import states_from_file
+from reconciler.timeutil import parse_datetime, utcnow
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+@dataclass
+class PlanOptions:
+    """The planning options `plan` and `apply` share."""
+
+    paths: Sequence[Path] = ()
+    now: str | None = None
+    projects: Sequence[str] = ()
+    strict: bool = False
+    parallelism: int = 4
+    state: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def reference_time(text: str | None) -> datetime:
+    if text is None:
+        return utcnow()
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        raise ConfigError(f"--now {text!r} is not a timestamp; use ISO 8601 such as 2026-11-28T00:00:00Z") from None
+
+
+def make_plan(rt: Runtime, options: PlanOptions) -> Plan:
+    """Load the manifest (all checks before any network call), fetch what it needs, plan."""
+    manifest = load_manifest(options.paths)
+    now = reference_time(options.now)
+    if options.state is not None:
+        states, source = states_from_file(options.state, manifest.projects, options.projects, now)
+        return build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), strict=options.strict, state_source=source)
+    client = rt.client(options.parallelism)
+    stats = FetchStats()
+    states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats)
+    rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
+    return build_plan(states, now, manifest_digest=manifest.digest, api_url=client.api_url, strict=options.strict)
+
+
+def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
+    if fmt == "text":
+        rt.out(render_text(plan, color=rt.color(rt.stdout), show_kept=show_kept))
+        return
+    rt.stdout.write(RENDERERS[fmt](plan))
+    if fmt == "json":
+        rt.stdout.write("\n")
+    for warning in plan.warnings:
+        rt.err(f"warning: {warning}")
+    for error in plan.errors:
+        rt.err(f"error: {error}")
+
+
+def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | None = None, detailed_exitcode: bool = False, show_kept: bool = False) -> int:
+    plan = make_plan(rt, options)
+    emit(rt, plan, fmt, show_kept)
+    if out is not None:
+        write_atomic(out, plan.to_json() + "\n")
+        rt.err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
+    if plan.errors:
+        return EXIT_ERROR
+    if detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK

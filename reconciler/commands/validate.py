@@ -1,0 +1,17 @@
+"""`reconciler validate PATHS`: schema and semantic checks, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from reconciler.commands.runtime import Runtime
+from reconciler.manifest.load import load_manifest
+
+
+def run(rt: Runtime, paths: Sequence[Path]) -> int:
+    manifest = load_manifest(paths)
+    declared = sum(len(p.backtests) for p in manifest.projects)
+    files = len(manifest.files)
+    rt.out(f"Manifest OK: {files} file{'s' if files != 1 else ''}, {len(manifest.projects)} project{'s' if len(manifest.projects) != 1 else ''}, {declared} declared backtest{'s' if declared != 1 else ''}.")
+    return 0

@@ -1,0 +1,195 @@
+"""Decide, for every live backtest of a project, keep, delete or update, and record why.
+
+The order is DESIGN section 2: in-progress, declared, protect tags, protect,
+(future), delete, keep policies, prune. Keep policies follow restic's forget:
+every policy walks every candidate newest first, the result is the union, and
+each kept backtest lists every policy that kept it. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Hashable, Sequence
+
+from reconciler.engine.selectors import first_match, matches
+from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
+from reconciler.models import Backtest
+
+KEEP = "keep"
+DELETE = "delete"
+UPDATE = "update"
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    backtest: Backtest
+    action: str
+    reasons: tuple[str, ...]
+    changes: tuple[Change, ...] = ()
+
+
+def newest_first(backtest: Backtest) -> tuple[float, str]:
+    """The one total order: newest first, ties by id."""
+    return (-backtest.created.timestamp(), backtest.id)
+
+
+def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime) -> list[Decision]:
+    """One decision per backtest, in newest-first order whatever the input order."""
+    declared = {d.id: d for d in spec.backtests}
+    decided: dict[str, Decision] = {}
+    candidates: list[Backtest] = []
+    for backtest in sorted(backtests, key=newest_first):
+        decision = _first_rule(spec, declared, backtest, now)
+        if decision is None:
+            candidates.append(backtest)
+        else:
+            decided[backtest.id] = decision
+    kept_by = keep_reasons(spec.keep, candidates, now)
+    for backtest in candidates:
+        reasons = kept_by.get(backtest.id)
+        if reasons:
+            decided[backtest.id] = Decision(backtest, KEEP, tuple(reasons))
+        elif spec.prune:
+            decided[backtest.id] = Decision(backtest, DELETE, ("prune",))
+        else:
+            decided[backtest.id] = Decision(backtest, KEEP, ("unmanaged",))
+    return [decided[b.id] for b in sorted(backtests, key=newest_first)]
+
+
+# --- steps 1-5: the first rule that applies wins --------------------------------------
+
+Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Backtest, datetime], "Decision | None"]
+
+
+def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    if b.in_progress:
+        return Decision(b, KEEP, ("in-progress",))
+    if not b.known_status:
+        return Decision(b, KEEP, (f"unknown status {b.raw_status or b.status!r}",))
+    return None
+
+
+def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    target = declared.get(b.id)
+    if target is None:
+        return None
+    changes = declared_changes(target, b)
+    return Decision(b, UPDATE if changes else KEEP, ("declared",), changes)
+
+
+def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    hits = [tag for tag in spec.protect_tags if tag in b.tags]
+    return Decision(b, KEEP, (f"protect_tags: {', '.join(hits)}",)) if hits else None
+
+
+def _protect(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    index = first_match(spec.protect, b, now)
+    return Decision(b, KEEP, (f"protect[{index}]: {spec.protect[index].text}",)) if index is not None else None
+
+
+def _future(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    return Decision(b, KEEP, ("future",)) if b.created > now else None
+
+
+def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    index = first_match(spec.delete, b, now)
+    return Decision(b, DELETE, (f"delete[{index}]: {spec.delete[index].text}",)) if index is not None else None
+
+
+RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect, _future, _delete)
+
+
+def _first_rule(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtest: Backtest, now: datetime) -> Decision | None:
+    for rule in RULES:
+        decision = rule(spec, declared, backtest, now)
+        if decision is not None:
+            return decision
+    return None
+
+
+def declared_changes(target: DeclaredBacktest, live: Backtest) -> tuple[Change, ...]:
+    changes = []
+    if target.name is not None and target.name != live.name:
+        changes.append(Change("name", live.name, target.name))
+    if target.note is not None and target.note != (live.note or ""):
+        changes.append(Change("note", live.note or "", target.note))
+    if target.tags is not None and sorted(set(target.tags)) != sorted(set(live.tags)):
+        changes.append(Change("tags", list(live.tags), list(target.tags)))
+    return tuple(changes)
+
+
+# --- step 6: keep policies (a table of small functions, one per kind) ----------------------
+
+Reasons = dict[str, list[str]]
+Bucket = Callable[[Backtest, int], Hashable]
+
+BUCKETS: dict[str, Bucket] = {
+    "last": lambda b, position: position,
+    "hourly": lambda b, position: (b.created.year, b.created.month, b.created.day, b.created.hour),
+    "daily": lambda b, position: b.created.date(),
+    "weekly": lambda b, position: b.created.isocalendar()[:2],
+    "monthly": lambda b, position: (b.created.year, b.created.month),
+    "yearly": lambda b, position: b.created.year,
+}
+
+
+def _keep_counting(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+    bucket_of = BUCKETS[policy.kind]
+    filled, last = 0, object()
+    for position, backtest in enumerate(candidates):
+        if filled == policy.count:
+            return
+        bucket = bucket_of(backtest, position)
+        if bucket != last:
+            filled += 1
+            last = bucket
+            reasons[backtest.id].append(f"keep[{index}]: {policy.kind} {filled}/{policy.count}")
+        elif position == len(candidates) - 1:  # restic >= 0.17: slots left at the oldest keep it too
+            filled += 1
+            reasons[backtest.id].append(f"keep[{index}]: oldest ({policy.kind} {filled}/{policy.count})")
+
+
+def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+    assert policy.within is not None
+    horizon = now - policy.within
+    for backtest in candidates:
+        if backtest.created >= horizon:
+            reasons[backtest.id].append(f"keep[{index}]: {policy.text}")
+
+
+def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+    sign = -1 if policy.order == "desc" else 1
+    ranked = sorted((b for b in candidates if policy.by in b.statistics), key=lambda b: (sign * b.statistics[policy.by], newest_first(b)))
+    for rank, backtest in enumerate(ranked[: policy.count], start=1):
+        reasons[backtest.id].append(f"keep[{index}]: {policy.text} {rank}/{policy.count}")
+
+
+def _keep_match(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+    for backtest in candidates:
+        if any(matches(selector, backtest, now) for selector in policy.match):
+            reasons[backtest.id].append(f"keep[{index}]: {policy.text}")
+
+
+KEEPERS: dict[str, Callable[[int, KeepPolicy, Sequence[Backtest], datetime, Reasons], None]] = {
+    **{kind: _keep_counting for kind in BUCKETS},
+    "within": _keep_within,
+    "best": _keep_best,
+    "match": _keep_match,
+}
+
+
+def keep_reasons(policies: Sequence[KeepPolicy], candidates: Sequence[Backtest], now: datetime) -> Reasons:
+    """Every policy sees every candidate (newest first); a backtest is kept if any policy keeps it."""
+    reasons: Reasons = defaultdict(list)
+    for index, policy in enumerate(policies):
+        KEEPERS[policy.kind](index, policy, candidates, now, reasons)
+    return reasons

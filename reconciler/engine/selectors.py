@@ -1,0 +1,40 @@
+"""Does a backtest match a selector? Every field given must hold."""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime
+from typing import Iterable
+
+from reconciler.manifest.model import Selector
+from reconciler.models import Backtest
+
+
+def matches(selector: Selector, backtest: Backtest, now: datetime) -> bool:
+    if selector.names and not any(fnmatch.fnmatchcase(backtest.name, pattern) for pattern in selector.names):
+        return False
+    if selector.name_regex is not None and not selector.name_regex.search(backtest.name):
+        return False
+    if selector.tags and not any(tag in backtest.tags for tag in selector.tags):
+        return False
+    if selector.statuses and backtest.status not in selector.statuses:
+        return False
+    age = now - backtest.created
+    if selector.older_than is not None and not age > selector.older_than:
+        return False
+    if selector.newer_than is not None and not age < selector.newer_than:
+        return False
+    if selector.optimization is not None and (backtest.optimization_id is not None) != selector.optimization:
+        return False
+    for statistic, comparison in selector.stats:
+        value = backtest.statistics.get(statistic)
+        if value is None or not comparison.holds(value):
+            return False
+    return True
+
+
+def first_match(selectors: Iterable[Selector], backtest: Backtest, now: datetime) -> int | None:
+    for index, selector in enumerate(selectors):
+        if matches(selector, backtest, now):
+            return index
+    return None

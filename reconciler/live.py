@@ -1,0 +1,125 @@
+"""Gather what planning needs from the API, and nothing more (DESIGN section 6).
+
+One /backtests/list per project (statistics only when a rule reads them), one
+/projects/read only when a project is named by name, one /backtests/read per
+declared backtest whose note is managed. Calls run concurrently on the
+client's one session; a project's note reads start as soon as its list is in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from reconciler.api.client import QuantConnectClient
+from reconciler.api.errors import NotFoundError
+from reconciler.errors import ReconcilerError
+from reconciler.manifest.model import ProjectSpec
+from reconciler.models import Backtest, Project
+from reconciler.plan.planner import ProjectState
+
+
+class ResolveError(ReconcilerError):
+    pass
+
+
+@dataclass
+class FetchStats:
+    calls: int = 0
+    backtests: int = 0
+    seconds: float = 0.0
+
+
+def resolve_projects(specs: Sequence[ProjectSpec], projects: Sequence[Project] | None) -> list[tuple[ProjectSpec, int, str]]:
+    """Map each spec to (spec, project id, display name); names must match exactly one project."""
+    by_id = {p.id: p for p in projects or ()}
+    resolved = []
+    for spec in specs:
+        if spec.id is not None:
+            resolved.append((spec, spec.id, by_id[spec.id].name if spec.id in by_id else ""))
+            continue
+        hits = [p for p in projects or () if p.name == spec.name]
+        if not hits:
+            close = [p.name for p in projects or () if p.name.lower() == (spec.name or "").lower()]
+            hint = f"; did you mean {close[0]!r}?" if close else "; run with an id, or check the name in the QuantConnect IDE"
+            raise ResolveError(f"project {spec.name!r} ({spec.source}) does not exist for this user{hint}")
+        if len(hits) > 1:
+            raise ResolveError(f"project name {spec.name!r} ({spec.source}) is ambiguous: ids {', '.join(str(p.id) for p in hits)}; use id: instead of name:")
+        resolved.append((spec, hits[0].id, hits[0].name))
+    return resolved
+
+
+def select_projects(resolved: list[tuple[ProjectSpec, int, str]], wanted: Sequence[str]) -> list[tuple[ProjectSpec, int, str]]:
+    """--project ID_OR_NAME filters; a value that names no manifest project is an error."""
+    if not wanted:
+        return resolved
+    chosen = []
+    for value in wanted:
+        hits = [r for r in resolved if str(r[1]) == value or r[2] == value or r[0].name == value]
+        if not hits:
+            raise ResolveError(f"--project {value!r} is not a project of the manifest")
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+def needs_project_list(specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> bool:
+    names = {s.name for s in specs if s.name is not None}
+    return bool(names) or any(not value.isdigit() and value not in names for value in wanted)
+
+
+def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = 4,
+                 stats: FetchStats | None = None) -> list[ProjectState]:
+    stats = stats or FetchStats()
+    started = time.monotonic()
+    lock = threading.Lock()
+
+    def counted(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = fn(*args, **kwargs)
+        with lock:
+            stats.calls += 1
+        return result
+
+    projects = counted(client.list_projects) if needs_project_list(specs, wanted) else None
+    selected = select_projects(resolve_projects(specs, projects), wanted)
+    states: dict[int, ProjectState] = {}
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="fetch") as pool:
+        lists: dict[Future, tuple[ProjectSpec, int, str]] = {
+            pool.submit(counted, _list, client, project_id, spec.reads_statistics): (spec, project_id, name)
+            for spec, project_id, name in selected
+        }
+        reads: dict[Future, tuple[int, str]] = {}
+        notes: dict[str, str] = {}
+        pending = set(lists)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future in lists:
+                    spec, project_id, name = lists[future]
+                    backtests = future.result()
+                    states[project_id] = ProjectState(spec, project_id, name, backtests)
+                    for backtest in backtests:
+                        if backtest.id in spec.managed_notes and not backtest.in_progress:
+                            read = pool.submit(counted, client.read_backtest, project_id, backtest.id)
+                            reads[read] = (project_id, backtest.id)
+                            pending.add(read)
+                else:
+                    _, backtest_id = reads[future]
+                    try:
+                        notes[backtest_id] = future.result().note or ""
+                    except NotFoundError:
+                        notes[backtest_id] = ""  # deleted between list and read: the next plan shows it missing
+    for state in states.values():
+        state.backtests = [replace(b, note=notes[b.id]) if b.id in notes else b for b in state.backtests]
+    stats.backtests = sum(len(s.backtests) for s in states.values())
+    stats.seconds = time.monotonic() - started
+    return [states[project_id] for _, project_id, _ in selected]
+
+
+def _list(client: QuantConnectClient, project_id: int, include_statistics: bool) -> list[Backtest]:
+    try:
+        return client.list_backtests(project_id, include_statistics=include_statistics)
+    except NotFoundError as exc:
+        raise ResolveError(f"project {project_id} does not exist or is not accessible to this user ({'; '.join(exc.errors) or exc})") from None

@@ -1,0 +1,426 @@
+"""Load manifests safely and report every problem at once, each with file, line and key path.
+
+YAML is composed (not constructed) first, so aliases cannot blow up memory:
+the expanded size is computed over the node graph before any value is built.
+Then the JSON Schema and the semantic checks run; records are built only when
+nothing is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import jsonschema
+import yaml
+
+from reconciler.errors import ReconcilerError
+from reconciler.manifest import schema as manifest_schema
+from reconciler.manifest.model import Comparison, DeclaredBacktest, KeepPolicy, Manifest, ProjectSpec, Selector
+from reconciler.timeutil import parse_duration
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_EXPANDED_BYTES = 16 * 1024 * 1024
+_NODE_OVERHEAD = 16  # bytes counted per node, so a bomb of empty strings is caught too
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Path_ = tuple[Any, ...]
+
+_PATTERN_MESSAGES = {
+    "^[1-9][0-9]{0,8}[mhdw]$": "must be a duration: a whole number and one unit of m, h, d, w, such as 90m, 12h, 3d, 2w",
+    "^[0-9a-f]{32}$": "must be a backtest id: 32 lowercase hex characters",
+}
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "boolean": "true or false", "array": "a list", "object": "a mapping", "number": "a number"}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ManifestError(ReconcilerError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        count = len(self.problems)
+        super().__init__("\n".join([f"invalid manifest ({count} problem{'s' if count != 1 else ''}):", *(f"  {p}" for p in self.problems)]))
+
+
+def format_path(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
+    files, problems = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                problems.append(Problem(str(path), 0, "", "directory has no *.yaml or *.yml files"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), 0, "", "no such file or directory"))
+    if not paths:
+        problems.append(Problem("(arguments)", 0, "", "give at least one manifest file or directory"))
+    return files, problems
+
+
+def load_manifest(paths: Sequence[str | Path]) -> Manifest:
+    """Every file, all problems at once; raises ManifestError, touches no network."""
+    files, problems = expand_paths(paths)
+    documents: list[tuple[str, dict[str, Any], dict[Path_, int]]] = []
+    digest = hashlib.sha256()
+    for path in files:
+        name = str(path)
+        raw, file_problems = _read(path)
+        problems.extend(file_problems)
+        if raw is None:
+            continue
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+        data, lines, file_problems = parse_yaml(raw, name)
+        problems.extend(file_problems)
+        if data is None:
+            continue
+        file_problems = validate_document(data, lines, name)
+        problems.extend(file_problems)
+        documents.append((name, data, lines))
+    problems.extend(_cross_file_problems(documents))
+    if problems:
+        raise ManifestError(problems)
+    projects = tuple(spec for name, data, lines in documents for spec in _build_projects(data, lines, name))
+    return Manifest(projects=projects, files=tuple(str(f) for f in files), digest="sha256:" + digest.hexdigest())
+
+
+def _read(path: Path) -> tuple[bytes | None, list[Problem]]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [Problem(str(path), 0, "", f"file is {size} bytes; manifests are limited to 16 MiB")]
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(str(path), 0, "", f"cannot read: {exc.strerror or exc}")]
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [Problem(str(path), 0, "", "manifests are limited to 16 MiB")]
+    return raw, []
+
+
+# --- YAML -> data with line numbers -----------------------------------------------
+
+
+def parse_yaml(raw: bytes, name: str) -> tuple[dict[str, Any] | None, dict[Path_, int], list[Problem]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, {}, [Problem(name, 0, "", f"not UTF-8 text (byte {exc.start})")]
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return None, {}, [Problem(name, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem or exc.context}")]
+    except yaml.YAMLError as exc:
+        return None, {}, [Problem(name, 0, "", f"invalid YAML: {str(exc).splitlines()[0]}")]
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, {}, [Problem(name, 1, "", "the file is empty; a manifest needs at least 'version: 1' and 'projects'")]
+    if _expanded_size(node, {}) > MAX_EXPANDED_BYTES:
+        return None, {}, [Problem(name, node.start_mark.line + 1, "", "YAML aliases expand this document beyond 16 MiB; refused")]
+    lines: dict[Path_, int] = {}
+    problems: list[Problem] = []
+    data = _to_data(node, (), lines, problems, name, yaml.constructor.SafeConstructor())
+    if problems:
+        return None, lines, problems
+    if not isinstance(data, dict):
+        return None, lines, [Problem(name, node.start_mark.line + 1, "", "the top level must be a mapping with 'version' and 'projects'")]
+    return data, lines, []
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_EXPANDED_BYTES + 1  # a cycle counts as infinite
+    if isinstance(node, yaml.ScalarNode):
+        size = len(node.value) + _NODE_OVERHEAD
+    elif isinstance(node, yaml.SequenceNode):
+        size = _NODE_OVERHEAD + sum(_expanded_size(child, memo) for child in node.value)
+    else:
+        size = _NODE_OVERHEAD + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[key] = min(size, MAX_EXPANDED_BYTES + 1)
+    return memo[key]
+
+
+def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[Problem], name: str, constructor: Any) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                problems.append(Problem(name, key_node.start_mark.line + 1, format_path(path), "YAML merge keys (<<) are not supported; write the keys out"))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                problems.append(Problem(name, key_node.start_mark.line + 1, format_path(path), f"keys must be strings, got {key_node.value if isinstance(key_node, yaml.ScalarNode) else 'a collection'!r}"))
+                continue
+            key = key_node.value
+            if key in result:
+                problems.append(Problem(name, key_node.start_mark.line + 1, format_path((*path, key)), "duplicate key"))
+                continue
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _to_data(value_node, (*path, key), lines, problems, name, constructor)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(child, (*path, index), lines, problems, name, constructor) for index, child in enumerate(node.value)]
+    try:
+        value = constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        problems.append(Problem(name, node.start_mark.line + 1, format_path(path), f"cannot read value {node.value[:40]!r}: {type(exc).__name__}"))
+        return None
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return str(node.value)  # dates and binary stay text; the schema then says what is expected
+    return value
+
+
+# --- schema and semantic checks ------------------------------------------------------
+
+
+def validate_document(data: dict[str, Any], lines: dict[Path_, int], name: str) -> list[Problem]:
+    problems = [problem for error in manifest_schema.validator().iter_errors(data) for problem in _schema_problems(error, lines, name)]
+    problems.extend(_semantic_problems(data, lines, name))
+    return problems
+
+
+def _line(lines: dict[Path_, int], path: Path_) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _schema_problems(error: jsonschema.ValidationError, lines: dict[Path_, int], name: str) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    validator, value = error.validator, error.validator_value
+
+    def at(message: str, where: Path_ = path) -> list[Problem]:
+        return [Problem(name, _line(lines, where), format_path(where), message)]
+
+    if "x-message" in schema and validator in ("oneOf", "not", "anyOf"):
+        return at(schema["x-message"])
+    if validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(schema.get("properties", {}))
+        result = []
+        for key in sorted(set(error.instance) - set(known)):
+            hint = difflib.get_close_matches(key, known, n=1)
+            result += at(f"unknown key{'; did you mean ' + repr(hint[0]) + '?' if hint else '; expected one of: ' + ', '.join(known)}", (*path, key))
+        return result
+    if validator in ("oneOf", "anyOf") and error.context:
+        return _schema_problems(jsonschema.exceptions.best_match(error.context), lines, name)
+    if validator == "enum" and "propertyNames" in error.schema_path:
+        return at(f"unknown statistic {error.instance!r}; known: {', '.join(value)}", (*path, error.instance))
+    if validator == "required":
+        missing = [key for key in value if key not in (error.instance or {})]
+        return at(f"missing required key {missing[0]!r}" if missing else error.message)
+    if validator == "type":
+        return at(f"must be {_TYPE_WORDS.get(value, value)}, got {_describe(error.instance)}")
+    if validator == "minimum":
+        return at("must be a positive integer" if value == 1 else f"must be at least {value}")
+    if validator == "minLength":
+        return at("must not be empty")
+    if validator == "maxLength":
+        return at(f"must be at most {value} characters")
+    if validator == "maxItems":
+        return at(f"must have at most {value} items")
+    if validator == "minItems":
+        return at("must not be empty")
+    if validator == "uniqueItems":
+        return at("must not repeat items")
+    if validator == "enum":
+        return at(f"must be one of: {', '.join(map(str, value))}, got {_describe(error.instance)}")
+    if validator == "const":
+        return at(f"must be {value!r}, got {_describe(error.instance)}")
+    if validator == "pattern":
+        if error.instance and isinstance(error.instance, str) and error.instance.strip()[:1] in "<>=!" and "<=" in value:
+            return at(f'must be a comparison such as "< 0.5" or ">= 10", got {error.instance!r}')
+        message = _PATTERN_MESSAGES.get(value)
+        if message is None and "<=" in value:
+            message = 'must be a comparison such as "< 0.5" or ">= 10"'
+        return at(f"{message or 'does not match ' + value}, got {error.instance!r}")
+    if validator in ("minProperties", "maxProperties") and path and path[-2:-1] == ("keep",):
+        return at("each keep entry is exactly one policy: last, hourly, daily, weekly, monthly, yearly, within, best or match")
+    if validator == "minProperties":
+        return at("must not be empty")
+    return at(error.message)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _semantic_problems(data: dict[str, Any], lines: dict[Path_, int], name: str) -> list[Problem]:
+    """What the schema cannot say: regexes that do not compile, impossible windows."""
+    problems = []
+    for path, selector in _selectors(data):
+        regex = selector.get("name_regex")
+        if isinstance(regex, str):
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                where = (*path, "name_regex")
+                problems.append(Problem(name, _line(lines, where), format_path(where), f"invalid regular expression: {exc}"))
+        older, newer = selector.get("older_than"), selector.get("newer_than")
+        try:
+            if isinstance(older, str) and isinstance(newer, str) and parse_duration(older) >= parse_duration(newer):
+                problems.append(Problem(name, _line(lines, path), format_path(path), f"older_than {older} and newer_than {newer} can never both hold"))
+        except ValueError:
+            pass  # reported by the schema
+    return problems
+
+
+def _selectors(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
+    scopes: list[tuple[Path_, Any]] = [(("defaults",), data.get("defaults"))]
+    projects = data.get("projects")
+    if isinstance(projects, list):
+        scopes += [(("projects", i), p) for i, p in enumerate(projects)]
+    for base, scope in scopes:
+        if not isinstance(scope, dict):
+            continue
+        for key in ("protect", "delete"):
+            items = scope.get(key)
+            if isinstance(items, list):
+                yield from (((*base, key, i), item) for i, item in enumerate(items) if isinstance(item, dict))
+        keep = scope.get("keep")
+        if isinstance(keep, list):
+            for i, policy in enumerate(keep):
+                match = policy.get("match") if isinstance(policy, dict) else None
+                if isinstance(match, dict):
+                    yield (*base, "keep", i, "match"), match
+                elif isinstance(match, list):
+                    yield from (((*base, "keep", i, "match", j), m) for j, m in enumerate(match) if isinstance(m, dict))
+
+
+def _cross_file_problems(documents: list[tuple[str, dict[str, Any], dict[Path_, int]]]) -> list[Problem]:
+    """A project listed twice, or a backtest declared twice, across every file."""
+    problems: list[Problem] = []
+    projects_seen: dict[Any, str] = {}
+    backtests_seen: dict[str, str] = {}
+    for name, data, lines in documents:
+        projects = data.get("projects")
+        if not isinstance(projects, list):
+            continue
+        for i, project in enumerate(projects):
+            if not isinstance(project, dict):
+                continue
+            for key in ("id", "name"):
+                value = project.get(key)
+                if isinstance(value, (int, str)) and not isinstance(value, bool):
+                    where = ("projects", i, key)
+                    here = f"{name}:{_line(lines, where)}"
+                    if (key, value) in projects_seen:
+                        problems.append(Problem(name, _line(lines, where), format_path(where), f"project {value!r} is listed twice (first at {projects_seen[(key, value)]})"))
+                    else:
+                        projects_seen[(key, value)] = here
+            declared = project.get("backtests")
+            if not isinstance(declared, list):
+                continue
+            for j, item in enumerate(declared):
+                backtest_id = item.get("id") if isinstance(item, dict) else None
+                if not isinstance(backtest_id, str):
+                    continue
+                where = ("projects", i, "backtests", j, "id")
+                if backtest_id in backtests_seen:
+                    problems.append(Problem(name, _line(lines, where), format_path(where), f"backtest {backtest_id} is declared twice (first at {backtests_seen[backtest_id]})"))
+                else:
+                    backtests_seen[backtest_id] = f"{name}:{_line(lines, where)}"
+    return problems
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+_DEFAULTS: dict[str, Any] = {"prune": False, "protect_tags": ["protected"], "allow_empty": False, "protect": [], "delete": [], "keep": []}
+
+
+def _build_projects(data: dict[str, Any], lines: dict[Path_, int], name: str) -> list[ProjectSpec]:
+    defaults = {**_DEFAULTS, **(data.get("defaults") or {})}
+    specs = []
+    for i, project in enumerate(data["projects"]):
+        merged = {**defaults, **project}
+        specs.append(ProjectSpec(
+            id=project.get("id"),
+            name=project.get("name"),
+            prune=merged["prune"],
+            protect_tags=tuple(merged["protect_tags"]),
+            allow_empty=merged["allow_empty"],
+            backtests=tuple(DeclaredBacktest(id=d["id"], name=d.get("name"), note=d.get("note"),
+                                             tags=tuple(d["tags"]) if "tags" in d else None, line=_line(lines, ("projects", i, "backtests", j)))
+                            for j, d in enumerate(project.get("backtests") or [])),
+            protect=tuple(build_selector(s) for s in merged["protect"]),
+            delete=tuple(build_selector(s) for s in merged["delete"]),
+            keep=tuple(_build_keep(k) for k in merged["keep"]),
+            source=f"{name}:{_line(lines, ('projects', i))}",
+        ))
+    return specs
+
+
+def build_selector(raw: dict[str, Any]) -> Selector:
+    names = raw.get("name")
+    statuses = raw.get("status")
+    return Selector(
+        names=tuple([names] if isinstance(names, str) else names or ()),
+        name_regex=re.compile(raw["name_regex"]) if "name_regex" in raw else None,
+        tags=tuple(raw.get("tags") or ()),
+        statuses=tuple([statuses] if isinstance(statuses, str) else statuses or ()),
+        older_than=parse_duration(raw["older_than"]) if "older_than" in raw else None,
+        newer_than=parse_duration(raw["newer_than"]) if "newer_than" in raw else None,
+        optimization=raw.get("optimization"),
+        stats=tuple((key, Comparison.parse(text)) for key, text in (raw.get("stats") or {}).items()),
+        text=_selector_text(raw),
+    )
+
+
+def _selector_text(raw: dict[str, Any]) -> str:
+    parts = []
+    for key, value in raw.items():
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        parts.append(f"{key} {value}")
+    return "; ".join(parts)
+
+
+def _build_keep(raw: dict[str, Any]) -> KeepPolicy:
+    ((kind, value),) = raw.items()
+    if kind == "within":
+        return KeepPolicy(kind, within=parse_duration(value), text=f"within {value}")
+    if kind == "best":
+        order = value.get("order", "desc")
+        return KeepPolicy(kind, count=value["count"], by=value["by"], order=order, text=f"best {value['by']}{' asc' if order == 'asc' else ''}")
+    if kind == "match":
+        selectors = value if isinstance(value, list) else [value]
+        return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors), text="match " + " | ".join(_selector_text(s) for s in selectors))
+    return KeepPolicy(kind, count=value, text=kind)

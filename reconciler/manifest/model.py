@@ -1,0 +1,112 @@
+"""Manifest records: plain data the engine interprets (restic-style: policy as data)."""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+COMPARISON = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+}
+COUNTING_KINDS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+KEEP_KINDS = (*COUNTING_KINDS, "within", "best", "match")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    op: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Comparison":
+        match = COMPARISON.match(text)
+        if not match:
+            raise ValueError(f'not a comparison: {text!r} (use an operator and a number, such as "< 0.5" or ">= 10")')
+        return cls(match.group(1), float(match.group(2)))
+
+    def holds(self, value: float) -> bool:
+        return _OPERATORS[self.op](value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Every field given must hold. Empty tuples and None mean "not constrained"."""
+
+    names: tuple[str, ...] = ()
+    name_regex: re.Pattern[str] | None = None
+    tags: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    older_than: timedelta | None = None
+    newer_than: timedelta | None = None
+    optimization: bool | None = None
+    stats: tuple[tuple[str, Comparison], ...] = ()
+    text: str = ""  # how the manifest wrote it, for reasons
+
+    @property
+    def reads_statistics(self) -> bool:
+        return bool(self.stats)
+
+
+@dataclass(frozen=True)
+class KeepPolicy:
+    kind: str
+    count: int = 0
+    within: timedelta | None = None
+    by: str = ""
+    order: str = "desc"
+    match: tuple[Selector, ...] = ()
+    text: str = ""
+
+    @property
+    def reads_statistics(self) -> bool:
+        return self.kind == "best" or any(s.reads_statistics for s in self.match)
+
+
+@dataclass(frozen=True)
+class DeclaredBacktest:
+    id: str
+    name: str | None = None
+    note: str | None = None
+    tags: tuple[str, ...] | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    id: int | None
+    name: str | None
+    prune: bool = False
+    protect_tags: tuple[str, ...] = ("protected",)
+    allow_empty: bool = False
+    backtests: tuple[DeclaredBacktest, ...] = ()
+    protect: tuple[Selector, ...] = ()
+    delete: tuple[Selector, ...] = ()
+    keep: tuple[KeepPolicy, ...] = ()
+    source: str = ""  # file:line where the project is declared
+
+    @property
+    def label(self) -> str:
+        return str(self.id) if self.id is not None else repr(self.name)
+
+    @property
+    def reads_statistics(self) -> bool:
+        return any(s.reads_statistics for s in (*self.protect, *self.delete)) or any(k.reads_statistics for k in self.keep)
+
+    @property
+    def managed_notes(self) -> frozenset[str]:
+        return frozenset(d.id for d in self.backtests if d.note is not None)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    projects: tuple[ProjectSpec, ...]
+    files: tuple[str, ...] = ()
+    digest: str = ""
+    warnings: tuple[str, ...] = field(default=())

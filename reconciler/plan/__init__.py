@@ -1,0 +1,1 @@
+"""The plan: a versioned value made by the planner, rendered for people, consumed by apply."""
