@@ -53,12 +53,13 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
 @click.option("--api-token", metavar="TOKEN", help="QuantConnect API token (prefer QC_API_TOKEN: options show up in process lists).")
 @click.option("--sandbox", is_flag=True, help="Run against the embedded local sandbox (no account needed).")
 @click.option("--sandbox-db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True, help="Database of the embedded sandbox.")
+@click.option("--retries", default=9, show_default=True, type=click.IntRange(0, 30), help="Retries per API call on connection errors, 429 and 5xx.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs of API calls (never the token) and tracebacks on errors.")
 @click.option("--no-color", is_flag=True, help="No colour (also NO_COLOR=1; colour is off when output is not a terminal).")
 @click.pass_context
-def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token: str | None, sandbox: bool, sandbox_db: Path, verbose: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token: str | None, sandbox: bool, sandbox_db: Path, retries: int, verbose: bool, no_color: bool) -> None:
     """Keep QuantConnect cloud backtests in order from a YAML manifest: plan, then apply."""
-    ctx.obj = GlobalOptions(api_url=api_url, user_id=user_id, api_token=api_token, sandbox=sandbox, sandbox_db=sandbox_db, verbose=verbose, no_color=no_color)
+    ctx.obj = GlobalOptions(api_url=api_url, user_id=user_id, api_token=api_token, sandbox=sandbox, sandbox_db=sandbox_db, retries=retries, verbose=verbose, no_color=no_color)
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
         logging.getLogger("urllib3").setLevel(logging.INFO)

@@ -8,6 +8,8 @@ import time
 from typing import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.api import parse
 from reconciler.api.client import QuantConnectClient, RetryPolicy, _retry_after, check_api_url
@@ -218,3 +220,35 @@ def test_parser_tolerates_real_service_shapes() -> None:
 def test_parser_refuses_what_it_cannot_place(item: object) -> None:
     with pytest.raises(ResponseFormatError):
         parse.backtest_list({"backtests": [item]}, 1)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40),
+              st.sampled_from(["26c7bb06b8487cff1c7b3c44652b30f1", "2024-03-05 14:22:10", "Completed.", "Running: 4%", "Runtime Error"])),
+    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(
+        st.sampled_from(["backtestId", "name", "created", "status", "tags", "progress", "optimizationId", "sharpeRatio", "note",
+                         "statistics", "projectId", "backtests", "backtest", "projects", "success", "x"]), children, max_size=6)),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_fuzz_response_parser(body: object) -> None:
+    """Anything the service could send parses into records or raises ResponseFormatError; nothing else."""
+    for fn in (lambda: parse.backtest_list(body if isinstance(body, dict) else {"backtests": body}, 1),
+               lambda: parse.backtest(body, 1),
+               lambda: parse.projects(body if isinstance(body, dict) else {"projects": body})):
+        try:
+            result = fn()
+        except ResponseFormatError:
+            continue
+        for record in result if isinstance(result, list) else [result]:
+            if hasattr(record, "created"):
+                assert record.created.tzinfo is not None and len(record.id) == 32
+
+
+def test_parser_refuses_duplicate_ids() -> None:
+    item = {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "2024-01-01 00:00:00"}
+    with pytest.raises(ResponseFormatError, match="appears twice"):
+        parse.backtest_list({"backtests": [item, item]}, 1)

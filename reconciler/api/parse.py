@@ -25,7 +25,10 @@ def backtest_list(body: dict[str, Any], project_id: int, endpoint: str = "backte
         items = []
     if not isinstance(items, list):
         raise _fail(endpoint, "the backtest list is not a list")
-    return [backtest(item, project_id, endpoint) for item in items]
+    result = [backtest(item, project_id, endpoint) for item in items]
+    if len({b.id for b in result}) != len(result):
+        raise _fail(endpoint, "the same backtest id appears twice in the list")
+    return result
 
 
 def backtest(item: Any, project_id: int, endpoint: str = "backtests/read") -> Backtest:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from reconciler.api.client import DEFAULT_API_URL, QuantConnectClient, check_api_url
+from reconciler.api.client import DEFAULT_API_URL, QuantConnectClient, RetryPolicy, check_api_url
 from reconciler.api.credentials import Credentials, resolve_credentials
 from reconciler.sandbox.embedded import DEFAULT_DB, start_embedded
 from reconciler.sandbox.server import SandboxServer
@@ -21,6 +21,7 @@ class GlobalOptions:
     api_token: str | None = field(default=None, repr=False)
     sandbox: bool = False
     sandbox_db: Path = DEFAULT_DB
+    retries: int = 9
     verbose: bool = False
     no_color: bool = False
 
@@ -55,7 +56,8 @@ class Runtime:
     def client(self, parallelism: int = 4) -> QuantConnectClient:
         if self._client is None:
             url = self.api_url  # checked before credentials: a bad URL is reported first
-            self._client = QuantConnectClient(self.credentials(), url, pool_size=max(parallelism * 2, 16))
+            retry = RetryPolicy(attempts=self.options.retries + 1)
+            self._client = QuantConnectClient(self.credentials(), url, pool_size=max(parallelism * 2, 16), retry=retry)
         return self._client
 
     def _start_sandbox(self) -> SandboxServer:

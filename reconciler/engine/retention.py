@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import attrgetter
 from datetime import datetime
 from typing import Any, Callable, Hashable, Sequence
 
@@ -22,19 +23,23 @@ DELETE = "delete"
 UPDATE = "update"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     field: str
     before: Any
     after: Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     backtest: Backtest
     action: str
     reasons: tuple[str, ...]
     changes: tuple[Change, ...] = ()
+
+
+_by_id = attrgetter("id")
+_by_created = attrgetter("created")
 
 
 def newest_first(backtest: Backtest) -> tuple[float, str]:
@@ -47,8 +52,10 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime) -> l
     declared = {d.id: d for d in spec.backtests}
     decided: dict[str, Decision] = {}
     candidates: list[Backtest] = []
-    for backtest in sorted(backtests, key=newest_first):
-        decision = _first_rule(spec, declared, backtest, now)
+    ordered = sorted(sorted(backtests, key=_by_id), key=_by_created, reverse=True)  # == sorted(key=newest_first), in C
+    rules = active_rules(spec)
+    for backtest in ordered:
+        decision = _first_rule(rules, spec, declared, backtest, now)
         if decision is None:
             candidates.append(backtest)
         else:
@@ -62,7 +69,7 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime) -> l
             decided[backtest.id] = Decision(backtest, DELETE, ("prune",))
         else:
             decided[backtest.id] = Decision(backtest, KEEP, ("unmanaged",))
-    return [decided[b.id] for b in sorted(backtests, key=newest_first)]
+    return [decided[b.id] for b in ordered]
 
 
 # --- steps 1-5: the first rule that applies wins --------------------------------------
@@ -108,8 +115,14 @@ def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtes
 RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect, _future, _delete)
 
 
-def _first_rule(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtest: Backtest, now: datetime) -> Decision | None:
-    for rule in RULES:
+def active_rules(spec: ProjectSpec) -> tuple[Rule, ...]:
+    """The rules that can apply to this project (an empty selector list never matches)."""
+    idle = {_declared: not spec.backtests, _protect_tags: not spec.protect_tags, _protect: not spec.protect, _delete: not spec.delete}
+    return tuple(rule for rule in RULES if not idle.get(rule, False))
+
+
+def _first_rule(rules: Sequence[Rule], spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtest: Backtest, now: datetime) -> Decision | None:
+    for rule in rules:
         decision = rule(spec, declared, backtest, now)
         if decision is not None:
             return decision

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.timeutil import format_iso, parse_datetime
 
 FORMAT_VERSION = 1
 KEEP, UPDATE, DELETE = "keep", "update", "delete"
@@ -23,7 +25,7 @@ class PlanFileError(ReconcilerError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     field: str
     before: Any
@@ -33,13 +35,13 @@ class FieldChange:
         return {"field": self.field, "before": self.before, "after": self.after}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
     """One live backtest and what the plan does with it."""
 
     id: str
     name: str
-    created: str
+    created: datetime  # formatted only when serialised: formatting 100k datetimes dominates planning
     status: str
     tags: tuple[str, ...]
     action: str
@@ -48,7 +50,7 @@ class Entry:
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "name": self.name, "created": self.created, "status": self.status,
+        data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
                                 "tags": list(self.tags), "action": self.action, "reasons": list(self.reasons)}
         if self.changes:
             data["changes"] = [c.to_dict() for c in self.changes]
@@ -58,7 +60,7 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Entry":
-        return cls(id=data["id"], name=data["name"], created=data["created"], status=data["status"], tags=tuple(data.get("tags", [])),
+        return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tuple(data.get("tags", [])),
                    action=data["action"], reasons=tuple(data.get("reasons", [])),
                    changes=tuple(FieldChange(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
                    observed=data.get("observed"))
@@ -152,7 +154,7 @@ class Plan:
             return cls(reference_time=data["reference_time"], manifest_digest=data["manifest_digest"], api_url=data["api_url"],
                        projects=[ProjectPlan.from_dict(p) for p in data["projects"]], created_at=data.get("created_at", ""),
                        state=data.get("state"))
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PlanFileError(f"plan file is damaged ({type(exc).__name__}: {exc}); re-run plan") from None
 
 

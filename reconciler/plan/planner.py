@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from reconciler.engine.retention import DELETE, KEEP, UPDATE, Decision, decide
 from reconciler.manifest.model import ProjectSpec
@@ -25,15 +27,29 @@ class ProjectState:
 
 def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest: str, api_url: str, strict: bool = False,
                state_source: dict | None = None) -> Plan:
-    projects = [plan_project(state, now, strict) for state in states]
+    with gc_paused():
+        projects = [plan_project(state, now, strict) for state in states]
     return Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
                 created_at=format_iso(utcnow()), state=state_source)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Planning allocates one short-lived acyclic record per backtest; the cyclic GC only slows that down."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def plan_project(state: ProjectState, now: datetime, strict: bool = False) -> ProjectPlan:
     spec = state.spec
     decisions = decide(spec, state.backtests, now)
-    entries = [_entry(d, spec) for d in decisions]
+    managed_notes = spec.managed_notes
+    entries = [_entry(d, managed_notes) for d in decisions]
     project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, protect_tags=spec.protect_tags,
                           declared=tuple(d.id for d in spec.backtests))
     live_ids = {b.id for b in state.backtests}
@@ -49,16 +65,15 @@ def plan_project(state: ProjectState, now: datetime, strict: bool = False) -> Pr
     return project
 
 
-def _entry(decision: Decision, spec: ProjectSpec) -> Entry:
+def _entry(decision: Decision, managed_notes: frozenset[str]) -> Entry:
     b = decision.backtest
     observed = None
-    if decision.action in (UPDATE, DELETE):
+    if decision.action != KEEP:
         observed = {"name": b.name, "tags": list(b.tags), "status": b.status}
-        if b.id in spec.managed_notes:
+        if b.id in managed_notes:
             observed["note"] = b.note or ""
-    return Entry(id=b.id, name=b.name, created=format_iso(b.created), status=b.status, tags=b.tags, action=decision.action,
-                 reasons=decision.reasons, changes=tuple(FieldChange(c.field, c.before, c.after) for c in decision.changes),
-                 observed=observed)
+    changes = tuple(FieldChange(c.field, c.before, c.after) for c in decision.changes) if decision.changes else ()
+    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, changes, observed)
 
 
 __all__ = ["ProjectState", "build_plan", "plan_project", "KEEP", "UPDATE", "DELETE"]

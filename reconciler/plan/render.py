@@ -7,7 +7,7 @@ from typing import Callable
 
 from reconciler.plan.model import DELETE, KEEP, UPDATE, Entry, Plan, ProjectPlan
 
-MARKDOWN_ROWS_PER_PROJECT = 300  # GitHub comments stop at 65,536 characters
+MARKDOWN_BUDGET = 60_000  # characters; GitHub comments stop at 65,536
 _COLORS = {"update": "33", "delete": "31", "keep": "2", "warn": "33", "error": "1;31", "bold": "1", "dim": "2"}
 _SYMBOLS = {UPDATE: "~", DELETE: "-", KEEP: "="}
 
@@ -63,7 +63,7 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
 
 def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
     style = entry.action
-    head = f"  {_SYMBOLS[entry.action]} {entry.action:<6} {entry.id}  {_value(entry.name)}  created {entry.created[:16].replace('T', ' ')}, {entry.status}"
+    head = f"  {_SYMBOLS[entry.action]} {entry.action:<6} {entry.id}  {_value(entry.name)}  created {entry.created:%Y-%m-%d %H:%M}, {entry.status}"
     if entry.tags:
         head += f", tags {_value(list(entry.tags))}"
     lines = [paint(head, style)]
@@ -98,24 +98,35 @@ def render_markdown(plan: Plan) -> str:
         summary = project.summary()
         lines.append(f"| {_md(project.label)} | {summary['update']:,} | {summary['delete']:,} | {summary['unchanged']:,} |")
     lines.append(f"| **Total** | **{totals['update']:,}** | **{totals['delete']:,}** | **{totals['unchanged']:,}** |")
+    used = sum(len(line) + 1 for line in lines)
     for project in plan.projects:
         if project.actions:
-            lines += ["", *_md_details(project)]
+            details = _md_details(project, MARKDOWN_BUDGET - used)
+            used += sum(len(line) + 1 for line in details) + 1
+            lines += ["", *details]
     return "\n".join(lines) + "\n"
 
 
-def _md_details(project: ProjectPlan) -> list[str]:
+def _md_details(project: ProjectPlan, budget: int) -> list[str]:
+    """One collapsible table; rows stop when the comment budget is spent (the JSON plan has them all)."""
     summary = project.summary()
     actions = project.actions
     lines = [f"<details><summary>{_md(project.label)}: {summary['update']:,} to update, {summary['delete']:,} to delete</summary>", "",
              "| | Backtest | Name | Created | Status | Change and reason |", "| --- | --- | --- | --- | --- | --- |"]
-    for entry in actions[:MARKDOWN_ROWS_PER_PROJECT]:
+    budget -= sum(len(line) + 1 for line in lines) + 200
+    shown = 0
+    for entry in actions:
         changes = "; ".join(f"{c.field}: {_md(_value(c.before))} → {_md(_value(c.after))}" for c in entry.changes)
         reason = _md("; ".join(entry.reasons))
         detail = f"{changes}<br>{reason}" if changes else reason
-        lines.append(f"| `{_SYMBOLS[entry.action]}` {entry.action} | `{entry.id}` | {_md(entry.name)} | {entry.created[:16].replace('T', ' ')} | {entry.status} | {detail} |")
-    if len(actions) > MARKDOWN_ROWS_PER_PROJECT:
-        lines.append(f"| | … | {len(actions) - MARKDOWN_ROWS_PER_PROJECT:,} more | | | see `plan --format json` |")
+        row = f"| `{_SYMBOLS[entry.action]}` {entry.action} | `{entry.id}` | {_md(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | {entry.status} | {detail} |"
+        budget -= len(row) + 1
+        if budget < 0:
+            break
+        lines.append(row)
+        shown += 1
+    if shown < len(actions):
+        lines.append(f"| | … | {len(actions) - shown:,} more not shown | | | see `reconciler plan --format json` |")
     lines += ["", "</details>"]
     return lines
 

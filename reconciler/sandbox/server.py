@@ -79,6 +79,7 @@ class SandboxApp:
         self._rate_lock = threading.Lock()
         self.request_count = 0  # every request that reached the app, for tests and benchmarks
         self.calls_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.recent_calls: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=20000)
         self.endpoints: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "authenticate": lambda params: {},
             "projects/read": self.projects_read,
@@ -355,6 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             params = self._params(url.query, body)
+            app.recent_calls.append((endpoint, params))
             result = {"success": True, "errors": [], **handler(params)}
         except BadRequest as exc:
             result = {"success": False, "errors": [str(exc)]}
