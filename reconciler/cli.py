@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 
 from reconciler import __version__
+from reconciler.commands import apply as apply_cmd
 from reconciler.commands import auth as auth_cmd
 from reconciler.commands import import_ as import_cmd
 from reconciler.commands import plan as plan_cmd
@@ -26,6 +27,7 @@ from reconciler.manifest.schema import schema_text
 from reconciler.commands.runtime import GlobalOptions, Runtime
 from reconciler.errors import ReconcilerError
 from reconciler.sandbox import server as sandbox_server
+from reconciler.apply.records import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL
 from reconciler.sandbox.embedded import DEFAULT_DB
 
 
@@ -104,6 +106,33 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
     """Show what apply would change, and why."""
     options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism, state=state)
     _run(ctx, plan_cmd.run, options, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode, show_kept=show_kept)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False), help="Apply a saved plan (from `plan --out`) without asking.")
+@_planning_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--max-deletes", default=apply_cmd.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
+@click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_ARCHIVE_DIR, show_default=True,
+              help="Where /backtests/read of each backtest is saved before its delete.")
+@click.option("--no-archive", is_flag=True, help="Delete without archiving first.")
+@click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_JOURNAL, show_default=True, help="JSON-lines journal of every mutating call.")
+@click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
+@click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: a machine-readable result on stdout.")
+@click.pass_context
+def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
+          yes: bool, max_deletes: int, archive_dir: Path, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str) -> None:
+    """Make the changes of the plan (PATHS), or of a saved plan (--plan)."""
+    if bool(paths) == bool(plan_file):
+        raise click.UsageError("give manifest PATHS or --plan plan.json (one of the two)")
+    if plan_file and (now or projects or strict):
+        raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
+    planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
+    options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, archive_dir=None if no_archive else archive_dir,
+                                     journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt)
+    _run(ctx, apply_cmd.run, planning, options)
 
 
 @cli.command()

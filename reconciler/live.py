@@ -19,6 +19,7 @@ from reconciler.api.errors import NotFoundError
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest, Project
+from reconciler.plan.model import Plan
 from reconciler.plan.planner import ProjectState
 
 
@@ -123,3 +124,26 @@ def _list(client: QuantConnectClient, project_id: int, include_statistics: bool)
         return client.list_backtests(project_id, include_statistics=include_statistics)
     except NotFoundError as exc:
         raise ResolveError(f"project {project_id} does not exist or is not accessible to this user ({'; '.join(exc.errors) or exc})") from None
+
+
+def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = 4) -> dict[int, dict[str, Backtest]]:
+    """The live state of every project a saved plan touches: one list each, plus the notes it observed."""
+    touched = [p for p in plan.projects if p.actions]
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="reread") as pool:
+        listed = dict(zip((p.project_id for p in touched), pool.map(lambda p: _list(client, p.project_id, False), touched)))
+        live = {pid: {b.id: b for b in backtests} for pid, backtests in listed.items()}
+        wanted = [(p.project_id, e.id) for p in touched for e in p.actions
+                  if e.observed and "note" in e.observed and e.id in live[p.project_id]]
+
+        def read(item: tuple[int, str]) -> tuple[int, str, str | None]:
+            try:
+                return item[0], item[1], client.read_backtest(*item).note or ""
+            except NotFoundError:
+                return item[0], item[1], None
+
+        for pid, bid, note in pool.map(read, wanted):
+            if note is None:
+                live[pid].pop(bid, None)
+            else:
+                live[pid][bid] = replace(live[pid][bid], note=note)
+    return live

@@ -13,7 +13,7 @@ from reconciler.fsutil import write_atomic
 from reconciler.live import FetchStats, fetch_states
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import build_plan
+from reconciler.plan.planner import ProjectState, build_plan
 from reconciler.plan.render import RENDERERS, render_text
 from reconciler.recorded import states_from_file
 from reconciler.timeutil import parse_datetime, utcnow
@@ -43,18 +43,19 @@ def reference_time(text: str | None) -> datetime:
         raise ConfigError(f"--now {text!r} is not a timestamp; use ISO 8601 such as 2026-11-28T00:00:00Z") from None
 
 
-def make_plan(rt: Runtime, options: PlanOptions) -> Plan:
+def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectState]]:
     """Load the manifest (all checks before any network call), fetch what it needs, plan."""
     manifest = load_manifest(options.paths)
     now = reference_time(options.now)
     if options.state is not None:
         states, source = states_from_file(options.state, manifest.projects, options.projects, now)
-        return build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), strict=options.strict, state_source=source)
+        plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), strict=options.strict, state_source=source)
+        return plan, states
     client = rt.client(options.parallelism)
     stats = FetchStats()
     states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats)
     rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
-    return build_plan(states, now, manifest_digest=manifest.digest, api_url=client.api_url, strict=options.strict)
+    return build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, strict=options.strict), states
 
 
 def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
@@ -71,7 +72,7 @@ def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
 
 
 def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | None = None, detailed_exitcode: bool = False, show_kept: bool = False) -> int:
-    plan = make_plan(rt, options)
+    plan, _ = make_plan(rt, options)
     emit(rt, plan, fmt, show_kept)
     if out is not None:
         write_atomic(out, plan.to_json() + "\n")

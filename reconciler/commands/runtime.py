@@ -42,6 +42,13 @@ class Runtime:
             return self._start_sandbox().url
         return check_api_url(self.options.api_url or os.environ.get("QC_API_URL") or DEFAULT_API_URL)
 
+    @property
+    def api_identity(self) -> str:
+        """What a saved plan records as its target: the URL, or the embedded sandbox's database (its port changes)."""
+        if self.options.sandbox:
+            return f"sandbox:{Path(self.options.sandbox_db).resolve()}"
+        return self.api_url
+
     def color(self, stream: TextIO) -> bool:
         if self.options.no_color or os.environ.get("NO_COLOR"):
             return False

@@ -73,6 +73,7 @@ class ProjectPlan:
     entries: list[Entry]
     protect_tags: tuple[str, ...] = ("protected",)
     declared: tuple[str, ...] = ()
+    allow_empty: bool = False
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -93,13 +94,13 @@ class ProjectPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"project_id": self.project_id, "name": self.name, "summary": self.summary(), "protect_tags": list(self.protect_tags),
-                "declared": list(self.declared), "warnings": self.warnings, "errors": self.errors,
+                "declared": list(self.declared), "allow_empty": self.allow_empty, "warnings": self.warnings, "errors": self.errors,
                 "backtests": [e.to_dict() for e in self.entries]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProjectPlan":
         return cls(project_id=data["project_id"], name=data.get("name", ""), entries=[Entry.from_dict(e) for e in data["backtests"]],
-                   protect_tags=tuple(data.get("protect_tags", ["protected"])), declared=tuple(data.get("declared", [])),
+                   protect_tags=tuple(data.get("protect_tags", ["protected"])), declared=tuple(data.get("declared", [])), allow_empty=bool(data.get("allow_empty", False)),
                    warnings=list(data.get("warnings", [])), errors=list(data.get("errors", [])))
 
 

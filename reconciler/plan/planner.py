@@ -51,7 +51,7 @@ def plan_project(state: ProjectState, now: datetime, strict: bool = False) -> Pr
     managed_notes = spec.managed_notes
     entries = [_entry(d, managed_notes) for d in decisions]
     project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, protect_tags=spec.protect_tags,
-                          declared=tuple(d.id for d in spec.backtests))
+                          declared=tuple(d.id for d in spec.backtests), allow_empty=spec.allow_empty)
     live_ids = {b.id for b in state.backtests}
     for declared in spec.backtests:
         if declared.id not in live_ids:

@@ -33,6 +33,8 @@ def source_line(plan: Plan) -> str:
     if plan.state:
         return (f"Planned against the RECORDED STATE {plan.state.get('path')} (recorded {plan.state.get('recorded_at') or 'at an unknown time'}, "
                 f"{plan.state.get('age') or 'age unknown'}), not the live API.")
+    if plan.api_url.startswith("sandbox:"):
+        return f"Planned against the embedded sandbox (database {plan.api_url[len('sandbox:'):]})."
     return f"Planned against {plan.api_url}."
 
 

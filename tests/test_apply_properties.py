@@ -1,0 +1,64 @@
+"""Property: for random manifests and live states, apply followed by plan reports no changes (over real HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from reconciler.apply.executor import ExecutionSettings, Executor, FAILED
+from reconciler.apply.preflight import preflight
+from reconciler.apply.records import Journal
+from reconciler.live import fetch_states
+from reconciler.manifest.model import ProjectSpec
+from reconciler.models import Backtest
+from reconciler.plan.planner import build_plan
+from reconciler.sandbox.seed import seed_from_data
+from reconciler.sandbox.server import SandboxConfig, SandboxServer
+from reconciler.sandbox.store import SandboxStore
+
+from conftest import make_client
+from strategies import NOW, scenario
+
+RAW_STATUS = {"completed": "Completed.", "failed": "Runtime Error", "running": "Running: 50%", "queued": "In Queue..."}
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    store = SandboxStore(tmp_path_factory.mktemp("prop") / "prop.sqlite")
+    server = SandboxServer(store, SandboxConfig(port=0)).start()
+    yield server
+    server.stop()
+    store.close()
+
+
+def seed(server: SandboxServer, live: list[Backtest]) -> None:
+    seed_from_data(server.store, {"projects": [{"projectId": 1, "name": "P", "backtests": [
+        {"backtestId": b.id, "name": b.name, "created": b.created.strftime("%Y-%m-%d %H:%M:%S"), "status": RAW_STATUS.get(b.status, b.status),
+         "tags": list(b.tags), "optimizationId": b.optimization_id or "", "statistics": dict(b.statistics)} for b in live]}]})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario())
+def test_apply_then_plan_reports_no_changes(shared_sandbox: SandboxServer, tmp_path: Path, case: tuple[ProjectSpec, list[Backtest]]) -> None:
+    spec, live = case
+    seed(shared_sandbox, live)
+    client = make_client(shared_sandbox)
+    states = fetch_states(client, [spec], parallelism=2)
+    plan = build_plan(states, NOW, manifest_digest="test", api_url=client.api_url)
+    if plan.errors:  # the empty-project guard: nothing may be applied
+        return
+    checked = preflight(plan, {s.project_id: {b.id: b for b in s.backtests} for s in states})
+    assert not checked.stale and not checked.unsafe
+    journal = Journal(tmp_path / "journal.jsonl")
+    try:
+        execution = Executor(client, journal, None, ExecutionSettings(parallelism=3)).run(checked.tasks, {p.project_id: p for p in plan.projects})
+    finally:
+        journal.close()
+    assert not [o for o in execution.outcomes if o.outcome == FAILED]
+    after = build_plan(fetch_states(client, [spec], parallelism=2), NOW, manifest_digest="test", api_url=client.api_url)
+    assert not after.has_changes, [(e.id, e.action, e.reasons) for p in after.projects for e in p.actions]
+    kept = {e.id for p in plan.projects for e in p.entries if e.action != "delete"}
+    assert {b.backtest_id for b in shared_sandbox.store.backtests(1)} == kept
