@@ -22,6 +22,7 @@ from reconciler.commands import import_ as import_cmd
 from reconciler.commands import plan as plan_cmd
 from reconciler.commands import sandbox as sandbox_cmd
 from reconciler.commands import show as show_cmd
+from reconciler.commands import snapshot as snapshot_cmd
 from reconciler.commands import validate as validate_cmd
 from reconciler.manifest.schema import schema_text
 from reconciler.commands.runtime import GlobalOptions, Runtime
@@ -153,6 +154,18 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None
 def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, parallelism: int) -> None:
     """Print a manifest that declares today's backtests (plan on it shows no changes)."""
     _run(ctx, import_cmd.run, projects, with_notes, parallelism)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Project to record (repeatable); PATHS add the manifest's projects.")
+@click.option("-o", "--output", required=True, metavar="FILE", help="Where to write the state (JSON); - for stdout.")
+@click.option("--with-notes", is_flag=True, help="Record every note (one /backtests/read each); by default only notes the manifest manages.")
+@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@click.pass_context
+def snapshot(ctx: click.Context, paths: tuple[Path, ...], projects: tuple[str, ...], output: str, with_notes: bool, parallelism: int) -> None:
+    """Record the live state (what plan reads) for offline plans and bug reports."""
+    _run(ctx, snapshot_cmd.run, paths, projects, output, with_notes, parallelism)
 
 
 @cli.command()

@@ -14,13 +14,13 @@ from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Project
 from reconciler.plan.planner import ProjectState
 from reconciler.statefile import load_state
-from reconciler.timeutil import parse_datetime
+from reconciler.timeutil import parse_datetime, utcnow
 
 
 def describe_age(recorded_at: datetime, now: datetime) -> str:
     seconds = int((now - recorded_at).total_seconds())
     if seconds < 0:
-        return "recorded after the reference time"
+        return "recorded in the future: check the clock"
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
@@ -48,7 +48,7 @@ def states_from_file(path: Path, specs: Sequence[ProjectSpec], wanted: Sequence[
     source: dict[str, Any] = {"path": str(path), "recorded_at": state.get("recordedAt"), "api_url": state.get("apiUrl", "")}
     if state.get("recordedAt"):
         try:
-            source["age"] = describe_age(parse_datetime(state["recordedAt"]), now)
+            source["age"] = describe_age(parse_datetime(state["recordedAt"]), utcnow())
         except ValueError:
             pass
     return states, source

@@ -1,0 +1,68 @@
+"""`reconciler snapshot`: record the live state in the sandbox seed format, for offline plans and bug reports."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from reconciler.commands.runtime import Runtime
+from reconciler.errors import ConfigError
+from reconciler.fsutil import write_atomic
+from reconciler.live import resolve_projects
+from reconciler.manifest.load import load_manifest
+from reconciler.manifest.model import ProjectSpec
+from reconciler.models import Backtest, Project
+from reconciler.timeutil import format_api_datetime, format_iso, utcnow
+
+
+def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, with_notes: bool = False, parallelism: int = 4) -> int:
+    specs = load_manifest(paths).projects if paths else ()
+    if not specs and not wanted:
+        raise ConfigError("say what to record: --project ID_OR_NAME (repeatable) and/or manifest PATHS")
+    client = rt.client(parallelism)
+    projects = client.list_projects()
+    chosen = _choose(projects, specs, wanted)
+    managed = {backtest_id for spec in specs for backtest_id in spec.managed_notes}
+    recorded_at = format_iso(utcnow())
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        listed = list(pool.map(lambda p: client.list_backtests(p.id, include_statistics=True), chosen))
+        documents = []
+        for project, backtests in zip(chosen, listed):
+            readable = [b for b in backtests if with_notes or b.id in managed]
+            notes = {b.id: b.note or "" for b in pool.map(lambda b: client.read_backtest(project.id, b.id), readable)}
+            documents.append({"projectId": project.id, "name": project.name,
+                              "backtests": [_record(b, notes.get(b.id, "")) for b in sorted(backtests, key=lambda b: (b.created, b.id))]})
+    state = {"recordedAt": recorded_at, "apiUrl": rt.api_identity, "projects": documents}
+    text = json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n"
+    if output == "-":
+        rt.stdout.write(text)
+    else:
+        write_atomic(Path(output), text)
+    total = sum(len(d["backtests"]) for d in documents)
+    notes = "all notes" if with_notes else f"managed notes: {len(managed)}"
+    rt.err(f"Recorded {len(documents)} project{'s' if len(documents) != 1 else ''} ({total:,} backtests, statistics, {notes}) at {recorded_at}"
+           f"{'' if output == '-' else ' to ' + output}. Plan against it offline with: reconciler plan MANIFEST --state {output}")
+    return 0
+
+
+def _choose(projects: Sequence[Project], specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> list[Project]:
+    by_id = {p.id: p for p in projects}
+    chosen: list[Project] = []
+    for _, project_id, _ in resolve_projects(specs, projects):
+        if project_id not in by_id:
+            raise ConfigError(f"project {project_id} does not exist for this user")
+        chosen.append(by_id[project_id])
+    for value in wanted:
+        hits = [p for p in projects if str(p.id) == value or p.name == value]
+        if len(hits) != 1:
+            raise ConfigError(f"project {value!r} {'does not exist for this user' if not hits else 'is ambiguous; pass the id'}")
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    return chosen
+
+
+def _record(b: Backtest, note: str) -> dict[str, Any]:
+    return {"backtestId": b.id, "name": b.name, "note": note, "created": format_api_datetime(b.created), "status": b.raw_status or b.status,
+            "tags": list(b.tags), "optimizationId": b.optimization_id or "", "statistics": dict(b.statistics)}
