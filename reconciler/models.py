@@ -15,6 +15,8 @@ RUNNING = "running"
 QUEUED = "queued"
 KNOWN_STATUSES = (COMPLETED, FAILED, RUNNING, QUEUED)
 IN_PROGRESS = (RUNNING, QUEUED)
+#: Always protects, whatever a manifest's protect_tags say: the protection lives on the backtest.
+PROTECTED_TAG = "protected"
 
 #: Statistics that /backtests/list carries with includeStatistics=true.
 STATISTICS = (

@@ -13,11 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from reconciler.models import Backtest
+from reconciler.models import PROTECTED_TAG, Backtest
 from reconciler.plan.model import DELETE, UPDATE, Entry, FieldChange, Plan, ProjectPlan
-
-ALWAYS_PROTECTED = ("protected",)
-
 
 @dataclass
 class Task:
@@ -26,7 +23,6 @@ class Task:
     project_id: int
     entry: Entry
     changes: tuple[FieldChange, ...] = ()
-    protect_tags: tuple[str, ...] = ALWAYS_PROTECTED
 
     @property
     def action(self) -> str:
@@ -74,7 +70,7 @@ def unsafe_reason(backtest: Backtest, project: ProjectPlan) -> str | None:
         return f"it is {backtest.raw_status or backtest.status!r} (in progress or unknown status)"
     if backtest.id in project.declared:
         return "it is declared in the manifest"
-    hits = sorted(set(backtest.tags) & (set(project.protect_tags) | set(ALWAYS_PROTECTED)))
+    hits = sorted(set(backtest.tags) & (set(project.protect_tags) | {PROTECTED_TAG}))  # a tampered plan cannot drop it
     if hits:
         return f"it carries the protect tag {', '.join(hits)}"
     return None
@@ -84,7 +80,6 @@ def preflight(plan: Plan, live: Mapping[int, Mapping[str, Backtest]]) -> Preflig
     result = Preflight()
     for project in plan.projects:
         current = live.get(project.project_id, {})
-        protect = tuple(dict.fromkeys((*project.protect_tags, *ALWAYS_PROTECTED)))
         for entry in project.actions:
             backtest = current.get(entry.id)
             if backtest is None:
@@ -106,11 +101,11 @@ def preflight(plan: Plan, live: Mapping[int, Mapping[str, Backtest]]) -> Preflig
                 if reason:
                     result.unsafe.append(f"{entry.id}: refusing to delete: {reason}")
                 else:
-                    result.tasks.append(Task(project.project_id, entry, protect_tags=protect))
+                    result.tasks.append(Task(project.project_id, entry))
             elif entry.action == UPDATE:
                 remaining = tuple(c for c in entry.changes if not _same(c.field, c.after, _live_value(backtest, c.field)))
                 if remaining:
-                    result.tasks.append(Task(project.project_id, entry, remaining, protect))
+                    result.tasks.append(Task(project.project_id, entry, remaining))
                 else:
                     result.already_match.append((project.project_id, entry))
     return result

@@ -53,5 +53,5 @@ class Archive:
 
     def write(self, project_id: int, backtest_id: str, body: dict[str, Any]) -> Path:
         path = self.path_for(project_id, backtest_id)
-        write_atomic(path, json.dumps(body, ensure_ascii=False, indent=1) + "\n")
+        write_atomic(path, json.dumps(body, ensure_ascii=False) + "\n")  # compact: the C encoder
         return path

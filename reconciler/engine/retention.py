@@ -94,7 +94,7 @@ def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backt
 
 
 def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
-    hits = [tag for tag in spec.protect_tags if tag in b.tags]
+    hits = [tag for tag in spec.protecting_tags if tag in b.tags]
     return Decision(b, KEEP, (f"protect_tags: {', '.join(hits)}",)) if hits else None
 
 
@@ -117,7 +117,7 @@ RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect, _fu
 
 def active_rules(spec: ProjectSpec) -> tuple[Rule, ...]:
     """The rules that can apply to this project (an empty selector list never matches)."""
-    idle = {_declared: not spec.backtests, _protect_tags: not spec.protect_tags, _protect: not spec.protect, _delete: not spec.delete}
+    idle = {_declared: not spec.backtests, _protect: not spec.protect, _delete: not spec.delete}
     return tuple(rule for rule in RULES if not idle.get(rule, False))
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
 
+from reconciler.models import PROTECTED_TAG
+
 COMPARISON = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
@@ -94,6 +96,11 @@ class ProjectSpec:
     @property
     def label(self) -> str:
         return str(self.id) if self.id is not None else repr(self.name)
+
+    @property
+    def protecting_tags(self) -> tuple[str, ...]:
+        """protect_tags plus `protected`, which no manifest can switch off."""
+        return tuple(dict.fromkeys((*self.protect_tags, PROTECTED_TAG)))
 
     @property
     def reads_statistics(self) -> bool:

@@ -50,7 +50,7 @@ def plan_project(state: ProjectState, now: datetime, strict: bool = False) -> Pr
     decisions = decide(spec, state.backtests, now)
     managed_notes = spec.managed_notes
     entries = [_entry(d, managed_notes) for d in decisions]
-    project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, protect_tags=spec.protect_tags,
+    project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, protect_tags=spec.protecting_tags,
                           declared=tuple(d.id for d in spec.backtests), allow_empty=spec.allow_empty)
     live_ids = {b.id for b in state.backtests}
     for declared in spec.backtests:
