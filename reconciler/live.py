@@ -53,6 +53,20 @@ def resolve_projects(specs: Sequence[ProjectSpec], projects: Sequence[Project] |
     return resolved
 
 
+def pick_projects(projects: Sequence[Project], values: Sequence[str]) -> list[Project]:
+    """Projects named on the command line by id or exact name, each once, in the order given."""
+    chosen: list[Project] = []
+    for value in values:
+        hits = [p for p in projects if str(p.id) == value or p.name == value]
+        if not hits:
+            raise ResolveError(f"project {value!r} does not exist for this user")
+        if len(hits) > 1:
+            raise ResolveError(f"project name {value!r} is ambiguous: ids {', '.join(str(p.id) for p in hits)}; pass the id")
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    return chosen
+
+
 def select_projects(resolved: list[tuple[ProjectSpec, int, str]], wanted: Sequence[str]) -> list[tuple[ProjectSpec, int, str]]:
     """--project ID_OR_NAME filters; a value that names no manifest project is an error."""
     if not wanted:
@@ -88,7 +102,7 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
     states: dict[int, ProjectState] = {}
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="fetch") as pool:
         lists: dict[Future, tuple[ProjectSpec, int, str]] = {
-            pool.submit(counted, _list, client, project_id, spec.reads_statistics): (spec, project_id, name)
+            pool.submit(counted, _list, client, project_id, spec.reads_statistics, spec.source): (spec, project_id, name)
             for spec, project_id, name in selected
         }
         reads: dict[Future, tuple[int, str]] = {}
@@ -119,11 +133,13 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
     return [states[project_id] for _, project_id, _ in selected]
 
 
-def _list(client: QuantConnectClient, project_id: int, include_statistics: bool) -> list[Backtest]:
+def _list(client: QuantConnectClient, project_id: int, include_statistics: bool, source: str = "") -> list[Backtest]:
     try:
         return client.list_backtests(project_id, include_statistics=include_statistics)
-    except NotFoundError as exc:
-        raise ResolveError(f"project {project_id} does not exist or is not accessible to this user ({'; '.join(exc.errors) or exc})") from None
+    except NotFoundError:
+        where = f" ({source})" if source else ""
+        raise ResolveError(f"project {project_id}{where} does not exist or is not accessible to this user {client.credentials.user_id}; "
+                           "check the id in the QuantConnect IDE") from None
 
 
 def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = 4) -> dict[int, dict[str, Backtest]]:

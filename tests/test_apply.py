@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import pty
 import select
 import signal
@@ -204,6 +205,7 @@ def test_terminal_prompt(demo_sandbox: SandboxServer, tmp_path: Path, answer: st
     remaining = len(ids(demo_sandbox.store, SCRATCH))
     if answer == "yes":
         assert "Apply complete" in output and remaining == 10  # 5 newest, the declared one, running, queued, 2 protected
+        assert "[##############################] " in output  # the progress bar on a terminal
     else:
         assert "Apply cancelled" in output and remaining == 60
 
@@ -334,3 +336,30 @@ def test_pacer_spaces_calls() -> None:
     unpaced = Pacer(None, clock=lambda: 0.0, sleep=sleep)
     unpaced.wait()
     assert len(slept) == 4
+
+
+def test_max_rps_paces_every_worker(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    manifest = tmp_path / "failed.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n")
+    started = time.monotonic()
+    result = apply(demo_sandbox, tmp_path, str(manifest), "--yes", "--parallelism", "8", "--max-rps", "40", "--no-archive")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0
+    deleted = int(re.search(r"(\d+) deleted", result.stdout).group(1))
+    assert deleted >= 10 and elapsed >= (deleted - 1) / 40
+    assert "archiving was off (--no-archive)" in result.stdout and not (tmp_path / "archive").exists()
+
+
+def test_damaged_saved_plans_are_refused(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert run_cli("plan", str(small_manifest(tmp_path, demo_sandbox.store)), "--out", str(saved), env=cli_env(demo_sandbox.url)).returncode == 0
+    plan = json.loads(saved.read_text())
+    for damage, message in [({"action": "nuke"}, "unknown action"), ({"id": "../../etc/passwd"}, "invalid backtest id")]:
+        broken = json.loads(json.dumps(plan))
+        broken["projects"][0]["backtests"][0].update(damage)
+        saved.write_text(json.dumps(broken))
+        result = apply(demo_sandbox, tmp_path, "--plan", str(saved))
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+    saved.write_text(json.dumps({**plan, "format_version": 99}))
+    result = apply(demo_sandbox, tmp_path, "--plan", str(saved))
+    assert result.returncode == 1 and "format_version 99 is not supported" in result.stderr

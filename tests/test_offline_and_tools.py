@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 
 from reconciler import __version__
 from reconciler.sandbox.server import SandboxServer

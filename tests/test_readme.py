@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from reconciler.manifest.schema import schema
 from reconciler.sandbox.server import SandboxServer

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 
 from reconciler.api import parse
@@ -82,9 +83,9 @@ class QuantConnectClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = random.Random()
+        self._auth = _SignedAuth(credentials, clock)
         self.clock_offset: float | None = None  # server minus local time, from the last response's Date header
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxies or .netrc credentials sneaking in
+        self.session = requests.Session()  # proxies and CA bundles from the environment still apply
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -107,11 +108,9 @@ class QuantConnectClient:
         body = json.dumps(payload or {})
         last_problem = ""
         for attempt in range(self.retry.attempts):
-            headers = self.credentials.sign(int(self._clock()))  # fresh timestamp and hash per attempt
-            headers["Content-Type"] = "application/json"
             started = time.monotonic()
             try:
-                response = self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+                response = self.session.post(url, data=body, headers=_JSON, auth=self._auth, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"{type(exc).__name__}"
                 log.debug("POST /%s attempt %d failed: %s", endpoint, attempt + 1, last_problem)
@@ -208,6 +207,24 @@ class QuantConnectClient:
 
     def delete_backtest(self, project_id: int, backtest_id: str) -> None:
         self.call("backtests/delete", {"projectId": project_id, "backtestId": backtest_id})
+
+
+class _SignedAuth(requests.auth.AuthBase):
+    """Signs each request as it is sent: a fresh timestamp and hash for every attempt.
+
+    Passing auth explicitly also keeps requests from substituting ~/.netrc credentials.
+    """
+
+    def __init__(self, credentials: Credentials, clock: Callable[[], float]) -> None:
+        self.credentials = credentials
+        self.clock = clock
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self.credentials.sign(int(self.clock())))
+        return request
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 def clock_offset(response: requests.Response, now: float) -> float | None:

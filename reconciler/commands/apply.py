@@ -13,7 +13,7 @@ from reconciler.apply.executor import ALREADY_GONE, DELETED, FAILED, NOT_STARTED
 from reconciler.apply.pacing import Progress
 from reconciler.apply.preflight import Preflight, preflight
 from reconciler.apply.records import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL, Archive, Journal
-from reconciler.commands.plan import PlanOptions, emit, make_plan
+from reconciler.commands.plan import PlanOptions, make_plan
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
@@ -55,7 +55,7 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
         live = reread_live(client, plan, planning.parallelism)
     else:
         plan, states = make_plan(rt, planning)
-        emit(rt, plan, "text") if options.fmt == "text" else print(render_text(plan, color=rt.color(human)), file=human)
+        print(render_text(plan, color=rt.color(human)), file=human)  # exactly what `plan` prints
         client = rt.client(planning.parallelism)
         live = {state.project_id: {b.id: b for b in state.backtests} for state in states}
     if plan.errors:
@@ -115,7 +115,7 @@ def _confirm(rt: Runtime, human: TextIO) -> None:
 
 
 def _counts(checked: Preflight, execution: Execution) -> dict[str, int]:
-    outcomes = Counter(o.outcome if o.action == DELETE or o.outcome != ALREADY_GONE else FAILED for o in execution.outcomes)
+    outcomes = Counter(o.outcome for o in execution.outcomes)
     gone = outcomes[ALREADY_GONE] + len(checked.already_gone)
     return {"updated": outcomes[UPDATED], "deleted": outcomes[DELETED] + gone, "archived": sum(1 for o in execution.outcomes if o.archive and o.outcome == DELETED),
             "failed": outcomes[FAILED], "already_gone": gone, "already_matching": len(checked.already_match), "not_started": outcomes[NOT_STARTED]}

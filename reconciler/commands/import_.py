@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import yaml
 
 from reconciler.commands.runtime import Runtime
-from reconciler.live import ResolveError
+from reconciler.live import pick_projects
 from reconciler.timeutil import format_iso, utcnow
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -17,23 +17,14 @@ SCHEMA_COMMENT = "# yaml-language-server: $schema=./manifest.schema.json\n# (edi
 
 def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = 4) -> int:
     client = rt.client(parallelism)
-    projects = client.list_projects()
-    chosen = []
-    for value in wanted:
-        hits = [p for p in projects if str(p.id) == value or p.name == value]
-        if not hits:
-            raise ResolveError(f"project {value!r} does not exist for this user")
-        if len(hits) > 1:
-            raise ResolveError(f"project name {value!r} is ambiguous: ids {', '.join(str(p.id) for p in hits)}; pass the id")
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
+    chosen = pick_projects(client.list_projects(), wanted)
     documents: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         listed = list(pool.map(lambda p: client.list_backtests(p.id), chosen))
         for project, backtests in zip(chosen, listed):
             notes: dict[str, str] = {}
             if with_notes:
-                reads = pool.map(lambda b: client.read_backtest(project.id, b.id), backtests)
+                reads = pool.map(lambda b, pid=project.id: client.read_backtest(pid, b.id), backtests)
                 notes = {b.id: b.note or "" for b in reads}
             declared = []
             for b in sorted(backtests, key=lambda b: (b.created, b.id)):

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ConfigError
 from reconciler.fsutil import write_atomic
-from reconciler.live import resolve_projects
+from reconciler.live import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest, Project
@@ -31,7 +31,7 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
         documents = []
         for project, backtests in zip(chosen, listed):
             readable = [b for b in backtests if with_notes or b.id in managed]
-            notes = {b.id: b.note or "" for b in pool.map(lambda b: client.read_backtest(project.id, b.id), readable)}
+            notes = {b.id: b.note or "" for b in pool.map(lambda b, pid=project.id: client.read_backtest(pid, b.id), readable)}
             documents.append({"projectId": project.id, "name": project.name,
                               "backtests": [_record(b, notes.get(b.id, "")) for b in sorted(backtests, key=lambda b: (b.created, b.id))]})
     state = {"recordedAt": recorded_at, "apiUrl": rt.api_identity, "projects": documents}
@@ -48,19 +48,9 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
 
 
 def _choose(projects: Sequence[Project], specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> list[Project]:
-    by_id = {p.id: p for p in projects}
-    chosen: list[Project] = []
-    for _, project_id, _ in resolve_projects(specs, projects):
-        if project_id not in by_id:
-            raise ConfigError(f"project {project_id} does not exist for this user")
-        chosen.append(by_id[project_id])
-    for value in wanted:
-        hits = [p for p in projects if str(p.id) == value or p.name == value]
-        if len(hits) != 1:
-            raise ConfigError(f"project {value!r} {'does not exist for this user' if not hits else 'is ambiguous; pass the id'}")
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
-    return chosen
+    """The manifest's projects, then those named with --project."""
+    from_manifest = [str(project_id) for _, project_id, _ in resolve_projects(specs, projects)]
+    return pick_projects(projects, [*from_manifest, *wanted])
 
 
 def _record(b: Backtest, note: str) -> dict[str, Any]:

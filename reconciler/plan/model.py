@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, parse_datetime
 
 FORMAT_VERSION = 1
@@ -60,6 +61,10 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Entry":
+        if data.get("action") not in (KEEP, UPDATE, DELETE) or not is_backtest_id(data.get("id")):
+            raise PlanFileError(f"entry {str(data.get('id'))[:40]!r} has an unknown action or an invalid backtest id")
+        if any(c.get("field") not in ("name", "note", "tags") for c in data.get("changes", [])):
+            raise PlanFileError(f"entry {data['id']} changes a field apply does not manage")
         return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tuple(data.get("tags", [])),
                    action=data["action"], reasons=tuple(data.get("reasons", [])),
                    changes=tuple(FieldChange(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),

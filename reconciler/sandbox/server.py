@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from reconciler.models import STATISTICS, is_backtest_id
+from reconciler.models import STATISTICS
 from reconciler.sandbox.seed import plausible_statistics, random_id
 from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
 from reconciler.timeutil import format_api_datetime, utcnow
