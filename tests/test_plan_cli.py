@@ -151,7 +151,7 @@ def test_guard_refuses_emptying_a_project(demo_sandbox: SandboxServer, tmp_path:
 @pytest.mark.parametrize(
     "body, fragment",
     [
-        ("  - id: 1\n", "project 1 does not exist or is not accessible"),
+        ("  - id: 1\n", "does not exist or is not accessible to this user 123456"),
         ("  - name: Nope\n", "project 'Nope' (" ),
         ("  - name: scratch\n", "did you mean 'Scratch'?"),
     ],
