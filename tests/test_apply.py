@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -21,7 +18,7 @@ from reconciler.sandbox.server import Faults, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
 from conftest import make_client
-from helpers import cli_env, run_cli
+from helpers import cli_env, run_cli, run_in_pty
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "sandbox-demo.yaml"
@@ -168,38 +165,11 @@ def test_max_deletes_and_no_terminal_refusals(demo_sandbox: SandboxServer, tmp_p
     assert ids(demo_sandbox.store) == before and journal(tmp_path) == []
 
 
-def _run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True)
-    os.close(slave)
-    output = b""
-    answered = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        if not answered and b"Only 'yes' is accepted:" in output:
-            os.write(master, answer.encode() + b"\n")
-            answered = True
-        if proc.poll() is not None and not ready:
-            break
-    proc.wait(timeout=30)
-    os.close(master)
-    return proc.returncode, output.decode(errors="replace")
-
-
 @pytest.mark.parametrize("answer, code", [("no", 1), ("yes", 0)])
 def test_terminal_prompt(demo_sandbox: SandboxServer, tmp_path: Path, answer: str, code: int) -> None:
     manifest = small_manifest(tmp_path, demo_sandbox.store)
     env = {**cli_env(demo_sandbox.url), "TERM": "dumb"}
-    returncode, output = _run_in_pty(["apply", str(manifest), "--journal", str(tmp_path / "j.jsonl"), "--archive-dir", str(tmp_path / "a")], env, tmp_path, answer)
+    returncode, output = run_in_pty(["apply", str(manifest), "--journal", str(tmp_path / "j.jsonl"), "--archive-dir", str(tmp_path / "a")], env, tmp_path, answer)
     assert "Apply these changes? Only 'yes' is accepted:" in output
     assert returncode == code, output[-1000:]
     remaining = len(ids(demo_sandbox.store, SCRATCH))

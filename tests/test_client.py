@@ -252,3 +252,11 @@ def test_parser_refuses_duplicate_ids() -> None:
     item = {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "2024-01-01 00:00:00"}
     with pytest.raises(ResponseFormatError, match="appears twice"):
         parse.backtest_list({"backtests": [item, item]}, 1)
+
+
+def test_transport_error_keeps_the_last_body(start_sandbox, demo_db) -> None:
+    server = start_sandbox(db=demo_db, faults=Faults(error_rate=1.0))
+    client = make_client(server, retry=RetryPolicy(attempts=2, base=0.001, cap=0.01))
+    with pytest.raises(TransportError) as info:
+        client.authenticate()
+    assert info.value.status == 500 and "injected by the sandbox" in info.value.body

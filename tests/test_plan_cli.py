@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.sandbox.server import SandboxServer
 
-from helpers import cli_env, run_cli
+from helpers import cli_env, run_cli, run_in_pty
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "sandbox-demo.yaml"
@@ -215,3 +215,16 @@ def test_import_round_trip(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
     assert "Plan: 0 to update, 0 to delete, 1,300 unchanged." in check.stdout
     missing = run_cli("import", "--project", "Nope", env=cli_env(demo_sandbox.url))
     assert missing.returncode == 1 and "project 'Nope' does not exist" in missing.stderr
+
+
+def test_colour_only_on_a_terminal(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    env = {k: v for k, v in cli_env(demo_sandbox.url).items() if k != "NO_COLOR"}
+    args = ["plan", str(EXAMPLE), "--now", NOW, "--project", "Scratch"]
+    code, coloured = run_in_pty(args, {**env, "TERM": "xterm"}, tmp_path)
+    assert code == 0 and "\033[31m  - delete" in coloured
+    code, plain = run_in_pty(["--no-color", *args], {**env, "TERM": "xterm"}, tmp_path)
+    assert code == 0 and "\033[" not in plain and "  - delete" in plain
+    code, plain = run_in_pty(args, {**env, "NO_COLOR": "1"}, tmp_path)
+    assert code == 0 and "\033[" not in plain
+    piped = run_cli(*args, env=env)
+    assert piped.returncode == 0 and "\033[" not in piped.stdout

@@ -106,7 +106,7 @@ class QuantConnectClient:
         """POST one call; retry transport failures, 429 and 5xx; raise a typed error otherwise."""
         url = f"{self.api_url}/{endpoint}"
         body = json.dumps(payload or {})
-        last_problem = ""
+        last_problem, last_body, last_status = "", "", None
         for attempt in range(self.retry.attempts):
             started = time.monotonic()
             try:
@@ -121,13 +121,13 @@ class QuantConnectClient:
             elapsed = (time.monotonic() - started) * 1000
             log.debug("POST /%s -> %d in %.0f ms (attempt %d)", endpoint, response.status_code, elapsed, attempt + 1)
             if response.status_code == 429 or response.status_code >= 500:
-                last_problem = f"HTTP {response.status_code}"
+                last_problem, last_body, last_status = f"HTTP {response.status_code}", response.text[:_BODY_KEEP], response.status_code
                 self._pause(attempt, _retry_after(response, self._clock()) if response.status_code == 429 else None)
                 continue
             return self._interpret(endpoint, response)
         raise TransportError(
             f"/{endpoint} failed after {self.retry.attempts} attempts (last: {last_problem}) at {self.api_url}; check the network or the API URL and try again",
-            endpoint=endpoint,
+            endpoint=endpoint, status=last_status, body=last_body,
         )
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
