@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 
 from reconciler import __version__
+from reconciler.apply.records import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL
 from reconciler.commands import apply as apply_cmd
 from reconciler.commands import auth as auth_cmd
 from reconciler.commands import import_ as import_cmd
@@ -24,11 +25,10 @@ from reconciler.commands import sandbox as sandbox_cmd
 from reconciler.commands import show as show_cmd
 from reconciler.commands import snapshot as snapshot_cmd
 from reconciler.commands import validate as validate_cmd
-from reconciler.manifest.schema import schema_text
 from reconciler.commands.runtime import GlobalOptions, Runtime
 from reconciler.errors import ReconcilerError
+from reconciler.manifest.schema import schema_text
 from reconciler.sandbox import server as sandbox_server
-from reconciler.apply.records import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL
 from reconciler.sandbox.embedded import DEFAULT_DB
 
 
@@ -39,13 +39,22 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
         with runtime:
             code = command(runtime, *args, **kwargs)
     except ReconcilerError as exc:
-        if options.verbose:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(exc.exit_code)
+        _fail(ctx, options, str(exc), exc.exit_code)
+    except OSError as exc:  # a file we were asked to read or write
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(ctx, options, f"cannot access{where}: {exc.strerror or exc}", 1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         ctx.exit(130)
+    except Exception as exc:  # a bug: still one line, the traceback with --verbose
+        _fail(ctx, options, f"internal error ({type(exc).__name__}: {exc}); run again with --verbose and report it", 1)
+    ctx.exit(code)
+
+
+def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -> None:
+    if options.verbose:
+        traceback.print_exc()
+    click.echo(f"error: {message}", err=True)
     ctx.exit(code)
 
 
