@@ -117,3 +117,14 @@ def test_version_schema_and_completion() -> None:
     env = {**cli_env(), "_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler pl", "COMP_CWORD": "1"}
     words = subprocess.run(["reconciler"], env=env, capture_output=True, text=True)
     assert "plain,plan" in words.stdout
+
+
+def test_verbose_logs_never_show_the_token(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    secret = "a-very-secret-token-value"
+    good = run_cli("--verbose", "plan", str(EXAMPLE), "--now", NOW, "--out", str(tmp_path / "p.json"), env=cli_env(demo_sandbox.url))
+    assert good.returncode == 0 and "POST /backtests/list -> 200" in good.stderr
+    assert "sandbox-token-0123456789abcdef" not in good.stderr + good.stdout + (tmp_path / "p.json").read_text()
+    assert "Authorization" not in good.stderr
+    bad = run_cli("--verbose", "auth", env=cli_env(demo_sandbox.url, QC_API_TOKEN=secret))
+    assert bad.returncode == 1 and "Traceback" in bad.stderr  # --verbose shows where it failed...
+    assert secret not in bad.stderr + bad.stdout  # ...but never the token
