@@ -333,3 +333,17 @@ def test_damaged_saved_plans_are_refused(demo_sandbox: SandboxServer, tmp_path: 
     saved.write_text(json.dumps({**plan, "format_version": 99}))
     result = apply(demo_sandbox, tmp_path, "--plan", str(saved))
     assert result.returncode == 1 and "format_version 99 is not supported" in result.stderr
+
+
+def test_plan_errors_refuse_apply(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n    backtests:\n      - id: " + "b" * 32 + "\n")
+    before = ids(demo_sandbox.store)
+    result = apply(demo_sandbox, tmp_path, str(manifest), "--strict", "--yes")
+    assert result.returncode == 1 and "the plan has 1 error(s) (shown above); nothing was applied" in result.stderr
+    saved = tmp_path / "plan.json"
+    run_cli("plan", str(manifest), "--strict", "--out", str(saved), env=cli_env(demo_sandbox.url))
+    calls = demo_sandbox.app.request_count
+    result = apply(demo_sandbox, tmp_path, "--plan", str(saved))
+    assert result.returncode == 1 and "nothing was applied" in result.stderr
+    assert demo_sandbox.app.request_count == calls and ids(demo_sandbox.store) == before

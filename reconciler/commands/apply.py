@@ -52,14 +52,14 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
         if plan.api_url != rt.api_identity:
             raise ApplyRefused(f"{options.plan_file} was planned against {plan.api_url}, not {rt.api_identity}; re-run plan against this API")
         print(render_text(plan, color=rt.color(human)), file=human)
+        _refuse_errors(plan)
         live = reread_live(client, plan, planning.parallelism)
     else:
         plan, states = make_plan(rt, planning)
         print(render_text(plan, color=rt.color(human)), file=human)  # exactly what `plan` prints
+        _refuse_errors(plan)
         client = rt.client(planning.parallelism)
         live = {state.project_id: {b.id: b for b in state.backtests} for state in states}
-    if plan.errors:
-        raise ApplyRefused(f"the plan has {len(plan.errors)} error(s) (shown above); nothing was applied")
     checked = preflight(plan, live)
     _guard(plan, checked, live, options)
     if not checked.tasks:
@@ -67,7 +67,7 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
         _emit_json(rt, options, plan, checked, Execution())
         return 0
     if options.plan_file is None and not options.yes:
-        _confirm(rt, human)
+        _confirm(human)
     settings = ExecutionSettings(parallelism=planning.parallelism, fail_fast=options.fail_fast, max_rps=options.max_rps)
     progress = Progress(len(checked.tasks), rt.stderr, interactive=rt.stderr.isatty())
     journal = Journal(options.journal)
@@ -81,6 +81,11 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
     if execution.interrupted:
         return EXIT_INTERRUPTED
     return 1 if any(o.outcome == FAILED for o in execution.outcomes) else 0
+
+
+def _refuse_errors(plan: Plan) -> None:
+    if plan.errors:
+        raise ApplyRefused(f"the plan has {len(plan.errors)} error(s) (shown above); nothing was applied")
 
 
 def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]], options: ApplyOptions) -> None:
@@ -102,7 +107,7 @@ def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]],
                                "(set allow_empty: true on the project if that is intended)")
 
 
-def _confirm(rt: Runtime, human: TextIO) -> None:
+def _confirm(human: TextIO) -> None:
     stdin = sys.stdin
     if not (stdin and stdin.isatty()):
         raise ApplyRefused("refusing to apply without confirmation: standard input is not a terminal. "
