@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import requests
 import yaml
 
@@ -232,3 +234,22 @@ def test_dropped_connection_closes_without_answer(start_sandbox: Callable[..., S
     connection.request("POST", "/api/v2/authenticate", body="{}", headers={**signed_headers(), "Content-Type": "application/json"})
     with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
         connection.getresponse()
+
+
+params_values = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=30),
+                          st.lists(st.one_of(st.text(max_size=5), st.integers()), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+                          st.sampled_from([23456792, "23456792", "f" * 32]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(endpoint=st.sampled_from(["authenticate", "projects/read", "backtests/create", "backtests/list", "backtests/read", "backtests/update",
+                                 "backtests/tags/update", "backtests/delete"]),
+       params=st.dictionaries(st.sampled_from(["projectId", "backtestId", "name", "note", "tags", "includeStatistics", "compileId", "backtestName"]),
+                              params_values, max_size=5))
+def test_fuzz_endpoints_never_crash(demo_sandbox: SandboxServer, endpoint: str, params: dict) -> None:
+    body = json.dumps(params, allow_nan=True)
+    response = requests.post(f"{demo_sandbox.url}/{endpoint}", data=body, headers={**signed_headers(), "Content-Type": "application/json"}, timeout=10)
+    assert response.status_code in (200, 400), response.text
+    answer = response.json()
+    assert isinstance(answer["success"], bool) and isinstance(answer["errors"], list)
+    assert answer["success"] or answer["errors"]
