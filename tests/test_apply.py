@@ -259,7 +259,7 @@ def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable
     dbs = [tmp_path / "clean.sqlite", tmp_path / "crash.sqlite"]
     for db in dbs:
         shutil.copy(demo_db_template, db)
-    clean, crashy = start_sandbox(db=dbs[0]), start_sandbox(db=dbs[1], faults=Faults(latency_ms=15))
+    clean, crashy = start_sandbox(db=dbs[0]), start_sandbox(db=dbs[1], faults=Faults(latency_ms=8))
     declared = sorted(clean.store.backtests(23456793), key=lambda b: b.created)[3].backtest_id
     manifest = tmp_path / "m.yaml"
     manifest.write_text(CRASH_MANIFEST.format(declared=declared))

@@ -204,13 +204,15 @@ def test_validate_offline() -> None:
 
 
 def test_import_round_trip(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
-    result = run_cli("import", "--project", "23456789", "--project", "Scratch", "--with-notes", env=cli_env(demo_sandbox.url))
+    result = run_cli("import", "--project", "23456789", env=cli_env(demo_sandbox.url))
     assert result.returncode == 0, result.stderr
-    manifest = tmp_path / "imported.yaml"
-    manifest.write_text(result.stdout)
+    (tmp_path / "momentum.yaml").write_text(result.stdout)
     assert result.stdout.startswith("# yaml-language-server: $schema=")
-    assert "prune: false" in result.stdout
-    check = run_cli("plan", str(manifest), "--detailed-exitcode", env=cli_env(demo_sandbox.url))
+    assert "prune: false" in result.stdout and "note:" not in result.stdout
+    with_notes = run_cli("import", "--project", "Scratch", "--with-notes", env=cli_env(demo_sandbox.url))
+    assert with_notes.returncode == 0 and "note: Candidate for live paper trading" in with_notes.stdout
+    (tmp_path / "scratch.yaml").write_text(with_notes.stdout)
+    check = run_cli("plan", str(tmp_path), "--detailed-exitcode", env=cli_env(demo_sandbox.url))
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Plan: 0 to update, 0 to delete, 1,300 unchanged." in check.stdout
     missing = run_cli("import", "--project", "Nope", env=cli_env(demo_sandbox.url))
