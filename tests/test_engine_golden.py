@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from reconciler.engine.retention import DELETE, KEEP, UPDATE, decide
@@ -136,7 +137,7 @@ def test_decision_order() -> None:
 
 def test_declared_changes_and_unmanaged_without_prune() -> None:
     live = bt(1, "2024-01-01", tags=("b", "a"), name="Old")
-    live = live.__class__(**{**live.__dict__, "note": "old note"})
+    live = replace(live, note="old note")
     same = (DeclaredBacktest(id=live.id, name="Old", note="old note", tags=("a", "b")),)
     (decision,) = decide(spec(declared=same), [live], NOW)
     assert decision.action == KEEP and decision.reasons == ("declared",)

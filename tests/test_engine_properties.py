@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +54,7 @@ def test_result_does_not_depend_on_input_order(case: tuple[ProjectSpec, list[Bac
 def test_adding_a_keep_policy_never_deletes_more(case: tuple[ProjectSpec, list[Backtest]], extra: KeepPolicy) -> None:
     spec, live = case
     before = {d.backtest.id for d in decide(spec, live, NOW) if d.action == DELETE}
-    wider = ProjectSpec(**{**spec.__dict__, "keep": (*spec.keep, extra)})
+    wider = replace(spec, keep=(*spec.keep, extra))
     after = {d.backtest.id for d in decide(wider, live, NOW) if d.action == DELETE}
     assert after <= before
 
@@ -61,7 +63,7 @@ def test_adding_a_keep_policy_never_deletes_more(case: tuple[ProjectSpec, list[B
 @given(scenario())
 def test_without_prune_only_delete_rules_delete(case: tuple[ProjectSpec, list[Backtest]]) -> None:
     spec, live = case
-    no_prune = ProjectSpec(**{**spec.__dict__, "prune": False})
+    no_prune = replace(spec, prune=False)
     for decision in decide(no_prune, live, NOW):
         if decision.action == DELETE:
             assert len(decision.reasons) == 1 and decision.reasons[0].startswith("delete[")
@@ -75,5 +77,5 @@ def test_plan_guard_refuses_emptying_a_project(case: tuple[ProjectSpec, list[Bac
     deletes = project.count(DELETE)
     assert bool(project.errors) == (deletes > 0 and deletes == len(live) and not spec.allow_empty)
     assert all(e.observed is not None for e in project.entries if e.action != KEEP)
-    allowed = plan_project(ProjectState(ProjectSpec(**{**spec.__dict__, "allow_empty": True}), 1, "p", live), NOW)
+    allowed = plan_project(ProjectState(replace(spec, allow_empty=True), 1, "p", live), NOW)
     assert allowed.errors == []

@@ -8,6 +8,7 @@ each kept backtest lists every policy that kept it. No I/O here.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 from operator import attrgetter
@@ -16,7 +17,7 @@ from typing import Any, Callable, Hashable, Sequence
 
 from reconciler.engine.selectors import first_match, matches
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
-from reconciler.models import Backtest
+from reconciler.models import IN_PROGRESS, KNOWN_STATUSES, Backtest
 
 KEEP = "keep"
 DELETE = "delete"
@@ -42,24 +43,22 @@ _by_id = attrgetter("id")
 _by_created = attrgetter("created")
 
 
-def newest_first(backtest: Backtest) -> tuple[float, str]:
-    """The one total order: newest first, ties by id."""
-    return (-backtest.created.timestamp(), backtest.id)
-
-
 def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime) -> list[Decision]:
     """One decision per backtest, in newest-first order whatever the input order."""
     declared = {d.id: d for d in spec.backtests}
     decided: dict[str, Decision] = {}
     candidates: list[Backtest] = []
-    ordered = sorted(sorted(backtests, key=_by_id), key=_by_created, reverse=True)  # == sorted(key=newest_first), in C
+    # The one total order: newest first, ties by id (two stable C-level sorts).
+    ordered = sorted(sorted(backtests, key=_by_id), key=_by_created, reverse=True)
     rules = active_rules(spec)
     for backtest in ordered:
-        decision = _first_rule(rules, spec, declared, backtest, now)
-        if decision is None:
-            candidates.append(backtest)
+        for rule in rules:  # steps 1-6: the first rule that applies wins
+            decision = rule(spec, declared, backtest, now)
+            if decision is not None:
+                decided[backtest.id] = decision
+                break
         else:
-            decided[backtest.id] = decision
+            candidates.append(backtest)
     kept_by = keep_reasons(spec.keep, candidates, now)
     for backtest in candidates:
         reasons = kept_by.get(backtest.id)
@@ -78,10 +77,11 @@ Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Backtest, datetime], 
 
 
 def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
-    if b.in_progress:
+    status = b.status
+    if status in IN_PROGRESS:
         return Decision(b, KEEP, ("in-progress",))
-    if not b.known_status:
-        return Decision(b, KEEP, (f"unknown status {b.raw_status or b.status!r}",))
+    if status not in KNOWN_STATUSES:
+        return Decision(b, KEEP, (f"unknown status {b.raw_status or status!r}",))
     return None
 
 
@@ -119,14 +119,6 @@ def active_rules(spec: ProjectSpec) -> tuple[Rule, ...]:
     """The rules that can apply to this project (an empty selector list never matches)."""
     idle = {_declared: not spec.backtests, _protect: not spec.protect, _delete: not spec.delete}
     return tuple(rule for rule in RULES if not idle.get(rule, False))
-
-
-def _first_rule(rules: Sequence[Rule], spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtest: Backtest, now: datetime) -> Decision | None:
-    for rule in rules:
-        decision = rule(spec, declared, backtest, now)
-        if decision is not None:
-            return decision
-    return None
 
 
 def declared_changes(target: DeclaredBacktest, live: Backtest) -> tuple[Change, ...]:
@@ -180,9 +172,11 @@ def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest],
 
 
 def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
-    sign = -1 if policy.order == "desc" else 1
-    ranked = sorted((b for b in candidates if policy.by in b.statistics), key=lambda b: (sign * b.statistics[policy.by], newest_first(b)))
-    for rank, backtest in enumerate(ranked[: policy.count], start=1):
+    by = policy.by
+    # candidates come newest first; nlargest/nsmallest are stable, so ties go to the newest
+    pick = heapq.nlargest if policy.order == "desc" else heapq.nsmallest
+    ranked = pick(policy.count, (b for b in candidates if by in b.statistics), key=lambda b: b.statistics[by])
+    for rank, backtest in enumerate(ranked, start=1):
         reasons[backtest.id].append(f"keep[{index}]: {policy.text} {rank}/{policy.count}")
 
 

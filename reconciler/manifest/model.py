@@ -6,6 +6,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Callable
 
 from reconciler.models import PROTECTED_TAG
@@ -97,7 +98,7 @@ class ProjectSpec:
     def label(self) -> str:
         return str(self.id) if self.id is not None else repr(self.name)
 
-    @property
+    @cached_property  # read once per backtest by the engine
     def protecting_tags(self) -> tuple[str, ...]:
         """protect_tags plus `protected`, which no manifest can switch off."""
         return tuple(dict.fromkeys((*self.protect_tags, PROTECTED_TAG)))
@@ -106,7 +107,7 @@ class ProjectSpec:
     def reads_statistics(self) -> bool:
         return any(s.reads_statistics for s in (*self.protect, *self.delete)) or any(k.reads_statistics for k in self.keep)
 
-    @property
+    @cached_property
     def managed_notes(self) -> frozenset[str]:
         return frozenset(d.id for d in self.backtests if d.note is not None)
 
