@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -56,14 +57,15 @@ def bench_pure(directory: Path) -> float:
     project_ids = list(range(1000, 1100))
     manifest = load_manifest([write_manifest(directory, project_ids)])
     states = [ProjectState(spec, spec.id or 0, "", synthetic_backtests(spec.id or 0, 1000, rng)) for spec in manifest.projects]
-    best = math.inf
-    for _ in range(3):
+    times = []
+    for _ in range(7):  # this VM's CPU speed varies by up to 60% from minute to minute: report best and median
         started = time.process_time()
         plan = build_plan(states, NOW, manifest_digest=manifest.digest, api_url="bench")
-        best = min(best, time.process_time() - started)
+        times.append(time.process_time() - started)
+    best, median = min(times), statistics.median(times)
     entries = sum(len(p.entries) for p in plan.projects)
     print(f"pure planning: {entries:,} backtests over {len(plan.projects)} projects, 6 rules (4 keep policies, 1 protect, 1 delete)")
-    print(f"  CPU time {best:.3f} s (best of 3); target < 1 s: {'OK' if best < 1 else 'MISSED'} (ratio to target {best / 1.0:.2f})")
+    print(f"  CPU time {best:.3f} s best of 7, median {median:.3f} s; target < 1 s: {'OK' if best < 1 else 'MISSED'} (ratio to target {best / 1.0:.2f})")
     return best
 
 

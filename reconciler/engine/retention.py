@@ -94,6 +94,8 @@ def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backt
 
 
 def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+    if not b.tags:
+        return None
     hits = [tag for tag in spec.protecting_tags if tag in b.tags]
     return Decision(b, KEEP, (f"protect_tags: {', '.join(hits)}",)) if hits else None
 

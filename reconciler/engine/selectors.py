@@ -15,14 +15,13 @@ def matches(selector: Selector, backtest: Backtest, now: datetime) -> bool:
         return False
     if selector.name_regex is not None and not selector.name_regex.search(backtest.name):
         return False
-    if selector.tags and not any(tag in backtest.tags for tag in selector.tags):
+    if selector.tags and (not backtest.tags or selector.tag_set.isdisjoint(backtest.tags)):
         return False
     if selector.statuses and backtest.status not in selector.statuses:
         return False
-    age = now - backtest.created
-    if selector.older_than is not None and not age > selector.older_than:
+    if selector.older_than is not None and not now - backtest.created > selector.older_than:
         return False
-    if selector.newer_than is not None and not age < selector.newer_than:
+    if selector.newer_than is not None and not now - backtest.created < selector.newer_than:
         return False
     if selector.optimization is not None and (backtest.optimization_id is not None) != selector.optimization:
         return False

@@ -52,6 +52,10 @@ class Selector:
     stats: tuple[tuple[str, Comparison], ...] = ()
     text: str = ""  # how the manifest wrote it, for reasons
 
+    @cached_property
+    def tag_set(self) -> frozenset[str]:
+        return frozenset(self.tags)
+
     @property
     def reads_statistics(self) -> bool:
         return bool(self.stats)
