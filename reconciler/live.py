@@ -8,11 +8,12 @@ client's one session; a project's note reads start as soon as its list is in.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import NotFoundError
@@ -100,32 +101,36 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
     projects = counted(client.list_projects) if needs_project_list(specs, wanted) else None
     selected = select_projects(resolve_projects(specs, projects), wanted)
     states: dict[int, ProjectState] = {}
+    lists: dict[Future, tuple[ProjectSpec, int, str]] = {}
+    reads: dict[Future, str] = {}
+    notes: dict[str, str] = {}
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # completions in O(1), however many reads are pending
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="fetch") as pool:
-        lists: dict[Future, tuple[ProjectSpec, int, str]] = {
-            pool.submit(counted, _list, client, project_id, spec.reads_statistics, spec.source): (spec, project_id, name)
-            for spec, project_id, name in selected
-        }
-        reads: dict[Future, tuple[int, str]] = {}
-        notes: dict[str, str] = {}
-        pending = set(lists)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future in lists:
-                    spec, project_id, name = lists[future]
-                    backtests = future.result()
-                    states[project_id] = ProjectState(spec, project_id, name, backtests)
-                    for backtest in backtests:
-                        if backtest.id in spec.managed_notes and not backtest.in_progress:
-                            read = pool.submit(counted, client.read_backtest, project_id, backtest.id)
-                            reads[read] = (project_id, backtest.id)
-                            pending.add(read)
-                else:
-                    _, backtest_id = reads[future]
-                    try:
-                        notes[backtest_id] = future.result().note or ""
-                    except NotFoundError:
-                        notes[backtest_id] = ""  # deleted between list and read: the next plan shows it missing
+
+        def submit(fn: Callable[..., object], *args: object) -> Future:
+            future = pool.submit(counted, fn, *args)
+            future.add_done_callback(finished.put)
+            return future
+
+        for spec, project_id, name in selected:
+            lists[submit(_list, client, project_id, spec.reads_statistics, spec.source)] = (spec, project_id, name)
+        outstanding = len(lists)
+        while outstanding:
+            future = finished.get()
+            outstanding -= 1
+            if future in lists:  # a project's list is in: start its note reads right away
+                spec, project_id, name = lists[future]
+                backtests = future.result()
+                states[project_id] = ProjectState(spec, project_id, name, backtests)
+                for backtest in backtests:
+                    if backtest.id in spec.managed_notes and not backtest.in_progress:
+                        reads[submit(client.read_backtest, project_id, backtest.id)] = backtest.id
+                        outstanding += 1
+            else:
+                try:
+                    notes[reads[future]] = future.result().note or ""
+                except NotFoundError:
+                    notes[reads[future]] = ""  # deleted between list and read: the next plan shows it missing
     for state in states.values():
         state.backtests = [replace(b, note=notes[b.id]) if b.id in notes else b for b in state.backtests]
     stats.backtests = sum(len(s.backtests) for s in states.values())
