@@ -123,4 +123,4 @@ def _backtest(item: Any, where: str, seen: set[str]) -> dict[str, Any]:
 
 def dump_state(state: dict[str, Any], path: str | Path) -> None:
     """Write a state document atomically (temp file, fsync, rename)."""
-    write_atomic(Path(path), json.dumps(state, separators=(",", ":")) + "\n")
+    write_atomic(Path(path), json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n")

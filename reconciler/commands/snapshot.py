@@ -9,11 +9,11 @@ from typing import Any, Sequence
 
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ConfigError
-from reconciler.fsutil import write_atomic
 from reconciler.live import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest, Project
+from reconciler.statefile import dump_state
 from reconciler.timeutil import format_api_datetime, format_iso, utcnow
 
 
@@ -35,11 +35,10 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
             documents.append({"projectId": project.id, "name": project.name,
                               "backtests": [_record(b, notes.get(b.id, "")) for b in sorted(backtests, key=lambda b: (b.created, b.id))]})
     state = {"recordedAt": recorded_at, "apiUrl": rt.api_identity, "projects": documents}
-    text = json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n"
     if output == "-":
-        rt.stdout.write(text)
+        rt.stdout.write(json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n")
     else:
-        write_atomic(Path(output), text)
+        dump_state(state, output)
     total = sum(len(d["backtests"]) for d in documents)
     notes = "all notes" if with_notes else f"managed notes: {len(managed)}"
     rt.err(f"Recorded {len(documents)} project{'s' if len(documents) != 1 else ''} ({total:,} backtests, statistics, {notes}) at {recorded_at}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
-from reconciler.engine.retention import DELETE, KEEP, UPDATE, Decision, decide
+from reconciler.engine.retention import DELETE, KEEP, Decision, decide
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
 from reconciler.plan.model import Entry, FieldChange, Plan, ProjectPlan
@@ -75,5 +75,3 @@ def _entry(decision: Decision, managed_notes: frozenset[str]) -> Entry:
     changes = tuple(FieldChange(c.field, c.before, c.after) for c in decision.changes) if decision.changes else ()
     return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, changes, observed)
 
-
-__all__ = ["ProjectState", "build_plan", "plan_project", "KEEP", "UPDATE", "DELETE"]
