@@ -145,9 +145,9 @@ def _summary(checked: Preflight, execution: Execution, options: ApplyOptions) ->
 
 
 def _nothing_to_do(checked: Preflight) -> str:
-    done = len(checked.already_gone) + len(checked.already_match)
-    if done:
-        return f"No changes left to apply: {done} planned action(s) already match the live state."
+    if checked.already_gone or checked.already_match:
+        return (f"Nothing left to apply: every planned action is already done ({len(checked.already_gone)} backtests already gone, "
+                f"{len(checked.already_match)} updates already matching).")
     return "No changes. The live state already matches the manifest; nothing to apply."
 
 
