@@ -119,6 +119,8 @@ def test_saved_plan_applies_without_asking_and_refuses_when_stale(demo_sandbox: 
     assert result.returncode == 0, result.stderr
     assert "1 backtests were already gone" in result.stdout
     assert not ids(store, SCRATCH) & set(fresh)
+    again = apply(demo_sandbox, tmp_path, "--plan", str(saved))
+    assert again.returncode == 0 and f"Nothing left to apply: every planned action is already done ({len(fresh)} backtests already gone" in again.stdout
 
 
 def test_saved_plan_against_another_api_is_refused(demo_sandbox: SandboxServer, start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path) -> None:
