@@ -61,7 +61,7 @@ def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="reconciler")
 @click.option("--api-url", envvar="QC_API_URL", metavar="URL", help="QuantConnect API base URL (env QC_API_URL).")
-@click.option("--user-id", metavar="ID", help="QuantConnect user id (else QC_USER_ID, else ~/.lean/credentials).")
+@click.option("--user-id", metavar="ID", help="QuantConnect user id, used when neither QC_USER_ID/QC_API_TOKEN nor ~/.lean/credentials is set.")
 @click.option("--api-token", metavar="TOKEN", help="QuantConnect API token (prefer QC_API_TOKEN: options show up in process lists).")
 @click.option("--sandbox", is_flag=True, help="Run against the embedded local sandbox (no account needed).")
 @click.option("--sandbox-db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True, help="Database of the embedded sandbox.")

@@ -176,7 +176,10 @@ def test_credentials_sources(tmp_path) -> None:
     lean.write_text('{"user-id": "42", "api-token": "lean-token"}')
     assert resolve_credentials(environ={"QC_USER_ID": "7", "QC_API_TOKEN": "t"}, lean_file=lean).user_id == "7"
     assert resolve_credentials(environ={}, lean_file=lean).source == str(lean)
-    assert resolve_credentials("9", "opt", environ={"QC_USER_ID": "7", "QC_API_TOKEN": "t"}, lean_file=lean).user_id == "9"
+    assert resolve_credentials("9", "opt", environ={"QC_USER_ID": "7", "QC_API_TOKEN": "t"}, lean_file=lean).user_id == "7"
+    assert resolve_credentials("9", "opt", environ={}, lean_file=lean).user_id == "42"
+    options = resolve_credentials("9", "opt", environ={}, lean_file=tmp_path / "missing")
+    assert (options.user_id, options.source) == ("9", "--user-id/--api-token")
     with pytest.raises(ConfigError, match="QC_USER_ID.*lean.*--user-id"):
         resolve_credentials(environ={}, lean_file=tmp_path / "missing")
     with pytest.raises(ConfigError, match="must be a number"):

@@ -128,3 +128,11 @@ def test_verbose_logs_never_show_the_token(demo_sandbox: SandboxServer, tmp_path
     bad = run_cli("--verbose", "auth", env=cli_env(demo_sandbox.url, QC_API_TOKEN=secret))
     assert bad.returncode == 1 and "Traceback" in bad.stderr  # --verbose shows where it failed...
     assert secret not in bad.stderr + bad.stdout  # ...but never the token
+
+
+def test_credentials_from_options_when_nothing_else_is_set(demo_sandbox: SandboxServer) -> None:
+    env = {**offline_env(), "QC_API_URL": demo_sandbox.url}
+    result = run_cli("--user-id", "123456", "--api-token", "sandbox-token-0123456789abcdef", "auth", env=env)
+    assert result.returncode == 0 and "credentials from --user-id/--api-token" in result.stdout
+    shadowed = run_cli("--user-id", "123456", "--api-token", "wrong", "auth", env=cli_env(demo_sandbox.url))
+    assert shadowed.returncode == 0 and "QC_USER_ID/QC_API_TOKEN" in shadowed.stdout  # the environment comes first

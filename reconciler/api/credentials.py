@@ -37,10 +37,8 @@ def resolve_credentials(
     environ: Mapping[str, str] | None = None,
     lean_file: Path | None = None,
 ) -> Credentials:
-    """Options given on the command line win, then QC_USER_ID/QC_API_TOKEN, then lean-cli's file."""
+    """QC_USER_ID/QC_API_TOKEN, else lean-cli's file, else the options (DESIGN section 3's order)."""
     env = os.environ if environ is None else environ
-    if user_id and api_token:
-        return _checked(user_id, api_token, "command-line options")
     if env.get("QC_USER_ID") and env.get("QC_API_TOKEN"):
         return _checked(env["QC_USER_ID"], env["QC_API_TOKEN"], "QC_USER_ID/QC_API_TOKEN")
     path = (lean_file or LEAN_CREDENTIALS).expanduser()
@@ -51,6 +49,8 @@ def resolve_credentials(
             raise ConfigError(f"cannot read {path}: {type(exc).__name__}") from None
         if isinstance(data, dict) and data.get("user-id") and data.get("api-token"):
             return _checked(str(data["user-id"]), str(data["api-token"]), str(path))
+    if user_id and api_token:
+        return _checked(user_id, api_token, "--user-id/--api-token")
     raise ConfigError(
         "no QuantConnect credentials: set QC_USER_ID and QC_API_TOKEN, or log in with lean-cli "
         "(~/.lean/credentials), or pass --user-id and --api-token; to try the tool without an account add --sandbox"
