@@ -15,21 +15,12 @@ from typing import Any, Callable
 
 import click
 
-from reconciler import __version__
-from reconciler.apply.records import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL
-from reconciler.commands import apply as apply_cmd
-from reconciler.commands import auth as auth_cmd
-from reconciler.commands import import_ as import_cmd
-from reconciler.commands import plan as plan_cmd
-from reconciler.commands import sandbox as sandbox_cmd
-from reconciler.commands import show as show_cmd
-from reconciler.commands import snapshot as snapshot_cmd
-from reconciler.commands import validate as validate_cmd
+from reconciler import __version__, defaults
 from reconciler.commands.runtime import GlobalOptions, Runtime
 from reconciler.errors import ReconcilerError
-from reconciler.manifest.schema import schema_text
-from reconciler.sandbox import server as sandbox_server
-from reconciler.sandbox.embedded import DEFAULT_DB
+
+# Command modules are imported inside each command, when it runs: `validate` in a
+# pre-commit hook then starts without loading requests, the sandbox or apply.
 
 
 def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: Any) -> None:
@@ -64,7 +55,7 @@ def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -
 @click.option("--user-id", metavar="ID", help="QuantConnect user id, used when neither QC_USER_ID/QC_API_TOKEN nor ~/.lean/credentials is set.")
 @click.option("--api-token", metavar="TOKEN", help="QuantConnect API token (prefer QC_API_TOKEN: options show up in process lists).")
 @click.option("--sandbox", is_flag=True, help="Run against the embedded local sandbox (no account needed).")
-@click.option("--sandbox-db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True, help="Database of the embedded sandbox.")
+@click.option("--sandbox-db", type=click.Path(path_type=Path), default=defaults.DEFAULT_DB, show_default=True, help="Database of the embedded sandbox.")
 @click.option("--retries", default=9, show_default=True, type=click.IntRange(0, 30), help="Retries per API call on connection errors, 429 and 5xx.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs of API calls (never the token) and tracebacks on errors.")
 @click.option("--no-color", is_flag=True, help="No colour (also NO_COLOR=1; colour is off when output is not a terminal).")
@@ -99,6 +90,8 @@ def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check manifests (schema and semantics), offline."""
+    from reconciler.commands import validate as validate_cmd
+
     _run(ctx, validate_cmd.run, paths)
 
 
@@ -114,6 +107,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
          fmt: str, out: Path | None, detailed_exitcode: bool, show_kept: bool, state: Path | None) -> None:
     """Show what apply would change, and why."""
+    from reconciler.commands import plan as plan_cmd
+
     options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism, state=state)
     _run(ctx, plan_cmd.run, options, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode, show_kept=show_kept)
 
@@ -123,11 +118,11 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False), help="Apply a saved plan (from `plan --out`) without asking.")
 @_planning_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--max-deletes", default=apply_cmd.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
-@click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_ARCHIVE_DIR, show_default=True,
+@click.option("--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
+@click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_ARCHIVE_DIR, show_default=True,
               help="Where /backtests/read of each backtest is saved before its delete.")
 @click.option("--no-archive", is_flag=True, help="Delete without archiving first.")
-@click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_JOURNAL, show_default=True, help="JSON-lines journal of every mutating call.")
+@click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=defaults.DEFAULT_JOURNAL, show_default=True, help="JSON-lines journal of every mutating call.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
 @click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: a machine-readable result on stdout.")
@@ -135,6 +130,9 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
           yes: bool, max_deletes: int, archive_dir: Path, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str) -> None:
     """Make the changes of the plan (PATHS), or of a saved plan (--plan)."""
+    from reconciler.commands import apply as apply_cmd
+    from reconciler.commands import plan as plan_cmd
+
     if bool(paths) == bool(plan_file):
         raise click.UsageError("give manifest PATHS or --plan plan.json (one of the two)")
     if plan_file and (now or projects or strict):
@@ -152,6 +150,8 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
 @click.pass_context
 def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None:
     """Render a saved plan (no network)."""
+    from reconciler.commands import show as show_cmd
+
     _run(ctx, show_cmd.run, plan_file, fmt, show_kept)
 
 
@@ -162,6 +162,8 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None
 @click.pass_context
 def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, parallelism: int) -> None:
     """Print a manifest that declares today's backtests (plan on it shows no changes)."""
+    from reconciler.commands import import_ as import_cmd
+
     _run(ctx, import_cmd.run, projects, with_notes, parallelism)
 
 
@@ -174,12 +176,16 @@ def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, par
 @click.pass_context
 def snapshot(ctx: click.Context, paths: tuple[Path, ...], projects: tuple[str, ...], output: str, with_notes: bool, parallelism: int) -> None:
     """Record the live state (what plan reads) for offline plans and bug reports."""
+    from reconciler.commands import snapshot as snapshot_cmd
+
     _run(ctx, snapshot_cmd.run, paths, projects, output, with_notes, parallelism)
 
 
 @cli.command()
 def schema() -> None:
     """Print the manifest JSON Schema (for editors and the YAML language server)."""
+    from reconciler.manifest.schema import schema_text
+
     click.echo(schema_text(), nl=False)
 
 
@@ -187,6 +193,8 @@ def schema() -> None:
 @click.pass_context
 def auth(ctx: click.Context) -> None:
     """Check the credentials: prints the user id, the API URL and the clock offset."""
+    from reconciler.commands import auth as auth_cmd
+
     _run(ctx, auth_cmd.run)
 
 
@@ -199,12 +207,12 @@ def sandbox() -> None:
 
 
 @sandbox.command("serve")
-@click.option("--host", default=sandbox_server.DEFAULT_HOST, show_default=True, help="Loopback address to bind.")
-@click.option("--port", default=sandbox_server.DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port (0 picks a free one and prints it).")
-@click.option("--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True, help="SQLite database (kept across restarts).")
+@click.option("--host", default=defaults.SANDBOX_HOST, show_default=True, help="Loopback address to bind.")
+@click.option("--port", default=defaults.SANDBOX_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port (0 picks a free one and prints it).")
+@click.option("--db", type=click.Path(path_type=Path), default=defaults.DEFAULT_DB, show_default=True, help="SQLite database (kept across restarts).")
 @click.option("--seed", metavar="demo|empty|FILE", help="Reseed: the demo account (default for a new database), nothing, or a JSON/YAML state file.")
-@click.option("--user-id", default=sandbox_server.DEFAULT_USER_ID, show_default=True, help="User id the sandbox accepts.")
-@click.option("--api-token", default=sandbox_server.DEFAULT_API_TOKEN, help="API token the sandbox accepts.")
+@click.option("--user-id", default=defaults.SANDBOX_USER_ID, show_default=True, help="User id the sandbox accepts.")
+@click.option("--api-token", default=defaults.SANDBOX_API_TOKEN, help="API token the sandbox accepts.")
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60000), help="Added latency per request.")
 @click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered with a random 500.")
 @click.option("--rate-limit", default=0, type=click.IntRange(0), help="Requests per minute per user, then 429 with Retry-After (0: none).")
@@ -215,17 +223,22 @@ def sandbox() -> None:
 def sandbox_serve(ctx: click.Context, host: str, port: int, db: Path, seed: str | None, user_id: str, api_token: str, latency_ms: float,
                   error_rate: float, rate_limit: int, drop_rate: float, fault_seed: int | None, access_log: bool) -> None:
     """Serve the QuantConnect API v2 from a local SQLite database."""
+    from reconciler.commands import sandbox as sandbox_cmd
+    from reconciler.sandbox import server as sandbox_server
+
     faults = sandbox_server.Faults(latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate, rate_limit=rate_limit)
     config = sandbox_server.SandboxConfig(host=host, port=port, user_id=user_id, api_token=api_token, faults=faults, fault_seed=fault_seed, access_log=access_log)
     _run(ctx, sandbox_cmd.serve, config, db, seed)
 
 
 @sandbox.command("reset")
-@click.option("--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True, help="SQLite database.")
+@click.option("--db", type=click.Path(path_type=Path), default=defaults.DEFAULT_DB, show_default=True, help="SQLite database.")
 @click.option("--seed", metavar="demo|empty|FILE", default="demo", show_default=True, help="What to seed.")
 @click.pass_context
 def sandbox_reset(ctx: click.Context, db: Path, seed: str) -> None:
     """Throw the sandbox state away and reseed it."""
+    from reconciler.commands import sandbox as sandbox_cmd
+
     _run(ctx, sandbox_cmd.reset, db, seed)
 
 

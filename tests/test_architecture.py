@@ -37,3 +37,12 @@ def test_only_the_cli_knows_click_and_only_the_client_knows_requests() -> None:
             assert not any(n == "click" or n.startswith("click.") for n in names), path
         if path.parent.name != "api":
             assert not any(n == "requests" or n.startswith("requests.") for n in names), path
+
+
+def test_the_cli_starts_without_loading_http_or_the_sandbox() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, reconciler.cli; print(sorted(m for m in ('requests', 'sqlite3', 'jsonschema', 'reconciler.apply.executor') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", f"imported at start-up: {loaded} (validate in a pre-commit hook should stay fast)"

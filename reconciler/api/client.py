@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import random
@@ -10,7 +9,6 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 import requests
 import requests.auth
@@ -18,11 +16,10 @@ from requests.adapters import HTTPAdapter
 
 from reconciler.api import parse
 from reconciler.api.credentials import Credentials
+from reconciler.api.urls import DEFAULT_API_URL, check_api_url
 from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
-from reconciler.errors import ConfigError
 from reconciler.models import Backtest, Project
 
-DEFAULT_API_URL = "https://www.quantconnect.com/api/v2"
 log = logging.getLogger("reconciler.api")
 
 _NOT_FOUND_HINTS = ("not found", "does not exist", "doesn't exist", "no backtest", "no project", "invalid project", "invalid backtest")
@@ -40,25 +37,6 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.cap, self.base * (2 ** attempt)))
-
-
-def check_api_url(url: str) -> str:
-    """Refuse plain http:// unless the host is loopback, before any connection."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"API URL {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(f"refusing plain http:// to {parts.hostname}: the API URL must use https:// unless the host is loopback (127.0.0.1, localhost, ::1)")
-    return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class QuantConnectClient:

@@ -11,8 +11,6 @@ from reconciler.fsutil import write_atomic
 from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, utcnow
 
-DEFAULT_JOURNAL = Path(".reconciler/journal.jsonl")
-DEFAULT_ARCHIVE_DIR = Path(".reconciler/archive")
 
 
 class Journal:

@@ -12,16 +12,16 @@ from typing import TextIO
 from reconciler.apply.executor import ALREADY_GONE, DELETED, FAILED, NOT_STARTED, UPDATED, Execution, ExecutionSettings, Executor, Outcome
 from reconciler.apply.pacing import Progress
 from reconciler.apply.preflight import Preflight, preflight
-from reconciler.apply.records import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL, Archive, Journal
+from reconciler.apply.records import Archive, Journal
 from reconciler.commands.plan import PlanOptions, make_plan
 from reconciler.commands.runtime import Runtime
+from reconciler.defaults import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL, DEFAULT_MAX_DELETES
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
 from reconciler.models import Backtest
 from reconciler.plan.model import DELETE, Plan, load_plan
 from reconciler.plan.render import render_text
 
-DEFAULT_MAX_DELETES = 100
 EXIT_INTERRUPTED = 130
 PROMPT = "Apply these changes? Only 'yes' is accepted: "
 

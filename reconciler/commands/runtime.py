@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from reconciler.api.client import DEFAULT_API_URL, QuantConnectClient, RetryPolicy, check_api_url
+from typing import TYPE_CHECKING
+
 from reconciler.api.credentials import Credentials, resolve_credentials
-from reconciler.sandbox.embedded import DEFAULT_DB, start_embedded
-from reconciler.sandbox.server import SandboxServer
+from reconciler.api.urls import DEFAULT_API_URL, check_api_url
+from reconciler.defaults import DEFAULT_DB
+
+if TYPE_CHECKING:  # imported when used: `validate` in a pre-commit hook need not load requests
+    from reconciler.api.client import QuantConnectClient
+    from reconciler.sandbox.server import SandboxServer
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Runtime:
         return resolve_credentials(self.options.user_id, self.options.api_token)
 
     def client(self, parallelism: int = 4) -> QuantConnectClient:
+        from reconciler.api.client import QuantConnectClient, RetryPolicy
+
         if self._client is None:
             url = self.api_url  # checked before credentials: a bad URL is reported first
             retry = RetryPolicy(attempts=self.options.retries + 1)
@@ -68,6 +75,8 @@ class Runtime:
         return self._client
 
     def _start_sandbox(self) -> SandboxServer:
+        from reconciler.sandbox.embedded import start_embedded
+
         if self._sandbox is None:
             self._sandbox = start_embedded(self.options.sandbox_db)
             self.err(f"Using the embedded sandbox at {self._sandbox.url} (database {self.options.sandbox_db}).")

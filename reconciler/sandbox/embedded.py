@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.defaults import DEFAULT_DB
 from reconciler.sandbox.seed import apply_seed
 from reconciler.sandbox.server import SandboxConfig, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
-DEFAULT_DB = Path(".reconciler/sandbox.sqlite")
 
 
 def open_store(db: str | Path = DEFAULT_DB, seed: str | None = None) -> tuple[SandboxStore, str | None]:

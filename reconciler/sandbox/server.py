@@ -22,15 +22,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from reconciler.defaults import SANDBOX_API_TOKEN as DEFAULT_API_TOKEN
+from reconciler.defaults import SANDBOX_HOST as DEFAULT_HOST
+from reconciler.defaults import SANDBOX_PORT as DEFAULT_PORT
+from reconciler.defaults import SANDBOX_USER_ID as DEFAULT_USER_ID
 from reconciler.models import STATISTICS
 from reconciler.sandbox.seed import plausible_statistics, random_id
 from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
 from reconciler.timeutil import format_api_datetime, utcnow
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5612
-DEFAULT_USER_ID = "123456"
-DEFAULT_API_TOKEN = "sandbox-token-0123456789abcdef"
 ORGANIZATION_ID = "d6d62db48592c72e67b534553413b602"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_NAME = 200

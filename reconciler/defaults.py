@@ -1,0 +1,15 @@
+"""User-facing defaults, in one place (the CLI shows them in --help without importing the heavy modules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_DB = Path(".reconciler/sandbox.sqlite")
+DEFAULT_JOURNAL = Path(".reconciler/journal.jsonl")
+DEFAULT_ARCHIVE_DIR = Path(".reconciler/archive")
+DEFAULT_MAX_DELETES = 100
+
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PORT = 5612  # the address lean-cli uses with QC_API=local
+SANDBOX_USER_ID = "123456"
+SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # local test credentials, printed on purpose
