@@ -15,8 +15,6 @@ COMPARISON = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }
-COUNTING_KINDS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-KEEP_KINDS = (*COUNTING_KINDS, "within", "best", "match")
 
 
 @dataclass(frozen=True)
