@@ -12,7 +12,6 @@ from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, utcnow
 
 
-
 class Journal:
     """One JSON line per mutating call, flushed as it happens (a kill -9 loses at most the calls in flight)."""
 

@@ -6,9 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.api.credentials import Credentials, resolve_credentials
 from reconciler.api.urls import DEFAULT_API_URL, check_api_url
@@ -45,7 +43,7 @@ class Runtime:
     def api_url(self) -> str:
         if self.options.sandbox:
             return self._start_sandbox().url
-        return check_api_url(self.options.api_url or os.environ.get("QC_API_URL") or DEFAULT_API_URL)
+        return check_api_url(self.options.api_url or DEFAULT_API_URL)  # click already read QC_API_URL
 
     @property
     def api_identity(self) -> str:
