@@ -22,7 +22,8 @@ from reconciler.api.credentials import Credentials
 from reconciler.live import FetchStats, fetch_states
 from reconciler.manifest.load import load_manifest
 from reconciler.models import Backtest
-from reconciler.plan.planner import ProjectState, build_plan
+from reconciler.plan.planner import build_plan
+from reconciler.projects import ProjectState
 from reconciler.sandbox.seed import seed_from_data
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID, Faults, SandboxConfig, SandboxServer
 from reconciler.sandbox.store import SandboxStore

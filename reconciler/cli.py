@@ -8,6 +8,7 @@ becomes one line on stderr and exit 1 (a traceback only with --verbose).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -17,7 +18,9 @@ import click
 
 from reconciler import __version__, defaults
 from reconciler.commands.runtime import GlobalOptions, Runtime
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, Terminated
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 # Command modules are imported inside each command, when it runs: `validate` in a
 # pre-commit hook then starts without loading requests, the sandbox or apply.
@@ -34,9 +37,9 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
     except OSError as exc:  # a file we were asked to read or write
         where = f" {exc.filename}" if exc.filename else ""
         _fail(ctx, options, f"cannot access{where}: {exc.strerror or exc}", 1)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        ctx.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("terminated" if isinstance(exc, Terminated) else "interrupted", err=True)
+        ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: still one line, the traceback with --verbose
         _fail(ctx, options, f"internal error ({type(exc).__name__}: {exc}); run again with --verbose and report it", 1)
     ctx.exit(code)
@@ -115,7 +118,8 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False), help="Apply a saved plan (from `plan --out`) without asking.")
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Apply a saved plan (from `plan --out`) without asking; with PATHS, refuse it unless it was made from that manifest.")
 @_planning_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
@@ -129,12 +133,12 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
           yes: bool, max_deletes: int, archive_dir: Path, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str) -> None:
-    """Make the changes of the plan (PATHS), or of a saved plan (--plan)."""
+    """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
     from reconciler.commands import apply as apply_cmd
     from reconciler.commands import plan as plan_cmd
 
-    if bool(paths) == bool(plan_file):
-        raise click.UsageError("give manifest PATHS or --plan plan.json (one of the two)")
+    if not paths and not plan_file:
+        raise click.UsageError("give manifest PATHS, or --plan plan.json (with the manifest PATHS it was made from, to check they match)")
     if plan_file and (now or projects or strict):
         raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
     planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
@@ -242,8 +246,13 @@ def sandbox_reset(ctx: click.Context, db: Path, seed: str) -> None:
     _run(ctx, sandbox_cmd.reset, db, seed)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 too, so exit 2 only ever means "changes" (--detailed-exitcode)."""
+    signal.signal(signal.SIGTERM, _terminate)  # a cancelled CI job: handled like Ctrl-C
     try:
         code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("terminated" if isinstance(exc, Terminated) else "interrupted", err=True)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     sys.exit(code or 0)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_DB = Path(".reconciler/sandbox.sqlite")
-DEFAULT_JOURNAL = Path(".reconciler/journal.jsonl")
-DEFAULT_ARCHIVE_DIR = Path(".reconciler/archive")
+#: Where the tool writes by default (plan files aside); apply's lock lives here too.
+RECORDS_DIR = Path(".reconciler")
+DEFAULT_DB = RECORDS_DIR / "sandbox.sqlite"
+DEFAULT_JOURNAL = RECORDS_DIR / "journal.jsonl"
+DEFAULT_ARCHIVE_DIR = RECORDS_DIR / "archive"
 DEFAULT_MAX_DELETES = 100
 
 SANDBOX_HOST = "127.0.0.1"

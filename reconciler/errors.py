@@ -15,3 +15,7 @@ class ConfigError(ReconcilerError):
 
 class StateFileError(ReconcilerError):
     """A seed/state file that cannot be read."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled or timed out), handled like Ctrl-C: no new calls, summary, exit 143."""

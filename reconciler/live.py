@@ -17,15 +17,10 @@ from typing import Callable, Sequence
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import NotFoundError
-from reconciler.errors import ReconcilerError
 from reconciler.manifest.model import ProjectSpec
-from reconciler.models import Backtest, Project
+from reconciler.models import Backtest
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import ProjectState
-
-
-class ResolveError(ReconcilerError):
-    pass
+from reconciler.projects import ProjectState, ResolveError, needs_project_list, resolve_projects, select_projects
 
 
 @dataclass
@@ -33,57 +28,6 @@ class FetchStats:
     calls: int = 0
     backtests: int = 0
     seconds: float = 0.0
-
-
-def resolve_projects(specs: Sequence[ProjectSpec], projects: Sequence[Project] | None) -> list[tuple[ProjectSpec, int, str]]:
-    """Map each spec to (spec, project id, display name); names must match exactly one project."""
-    by_id = {p.id: p for p in projects or ()}
-    resolved = []
-    for spec in specs:
-        if spec.id is not None:
-            resolved.append((spec, spec.id, by_id[spec.id].name if spec.id in by_id else ""))
-            continue
-        hits = [p for p in projects or () if p.name == spec.name]
-        if not hits:
-            close = [p.name for p in projects or () if p.name.lower() == (spec.name or "").lower()]
-            hint = f"; did you mean {close[0]!r}?" if close else "; run with an id, or check the name in the QuantConnect IDE"
-            raise ResolveError(f"project {spec.name!r} ({spec.source}) does not exist for this user{hint}")
-        if len(hits) > 1:
-            raise ResolveError(f"project name {spec.name!r} ({spec.source}) is ambiguous: ids {', '.join(str(p.id) for p in hits)}; use id: instead of name:")
-        resolved.append((spec, hits[0].id, hits[0].name))
-    return resolved
-
-
-def pick_projects(projects: Sequence[Project], values: Sequence[str]) -> list[Project]:
-    """Projects named on the command line by id or exact name, each once, in the order given."""
-    chosen: list[Project] = []
-    for value in values:
-        hits = [p for p in projects if str(p.id) == value or p.name == value]
-        if not hits:
-            raise ResolveError(f"project {value!r} does not exist for this user")
-        if len(hits) > 1:
-            raise ResolveError(f"project name {value!r} is ambiguous: ids {', '.join(str(p.id) for p in hits)}; pass the id")
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
-    return chosen
-
-
-def select_projects(resolved: list[tuple[ProjectSpec, int, str]], wanted: Sequence[str]) -> list[tuple[ProjectSpec, int, str]]:
-    """--project ID_OR_NAME filters; a value that names no manifest project is an error."""
-    if not wanted:
-        return resolved
-    chosen = []
-    for value in wanted:
-        hits = [r for r in resolved if str(r[1]) == value or r[2] == value or r[0].name == value]
-        if not hits:
-            raise ResolveError(f"--project {value!r} is not a project of the manifest")
-        chosen.extend(h for h in hits if h not in chosen)
-    return chosen
-
-
-def needs_project_list(specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> bool:
-    names = {s.name for s in specs if s.name is not None}
-    return bool(names) or any(not value.isdigit() and value not in names for value in wanted)
 
 
 def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = 4,
@@ -112,8 +56,8 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
             future.add_done_callback(finished.put)
             return future
 
-        for spec, project_id, name in selected:
-            lists[submit(_list, client, project_id, spec.reads_statistics, spec.source)] = (spec, project_id, name)
+        for entry in selected:
+            lists[submit(_list, client, entry.project_id, entry.spec.reads_statistics, entry.spec.source)] = (entry.spec, entry.project_id, entry.name)
         outstanding = len(lists)
         while outstanding:
             future = finished.get()
@@ -135,7 +79,7 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
         state.backtests = [replace(b, note=notes[b.id]) if b.id in notes else b for b in state.backtests]
     stats.backtests = sum(len(s.backtests) for s in states.values())
     stats.seconds = time.monotonic() - started
-    return [states[project_id] for _, project_id, _ in selected]
+    return [states[entry.project_id] for entry in selected]
 
 
 def _list(client: QuantConnectClient, project_id: int, include_statistics: bool, source: str = "") -> list[Backtest]:
@@ -151,7 +95,7 @@ def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = 4) ->
     """The live state of every project a saved plan touches: one list each, plus the notes it observed."""
     touched = [p for p in plan.projects if p.actions]
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="reread") as pool:
-        listed = dict(zip((p.project_id for p in touched), pool.map(lambda p: _list(client, p.project_id, False), touched)))
+        listed = dict(zip((p.project_id for p in touched), pool.map(lambda p: _list(client, p.project_id, p.spec.reads_statistics), touched)))
         live = {pid: {b.id: b for b in backtests} for pid, backtests in listed.items()}
         wanted = [(p.project_id, e.id) for p in touched for e in p.actions
                   if e.observed and "note" in e.observed and e.id in live[p.project_id]]

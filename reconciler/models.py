@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
+from enum import Enum
+from functools import cached_property
+from typing import Iterable, Mapping
 
-BACKTEST_ID = re.compile(r"^[0-9a-f]{32}$")
+BACKTEST_ID = re.compile(r"[0-9a-f]{32}")  # always used with fullmatch: `$` would let a trailing newline through
 
 COMPLETED = "completed"
 FAILED = "failed"
@@ -17,6 +19,63 @@ KNOWN_STATUSES = (COMPLETED, FAILED, RUNNING, QUEUED)
 IN_PROGRESS = (RUNNING, QUEUED)
 #: Always protects, whatever a manifest's protect_tags say: the protection lives on the backtest.
 PROTECTED_TAG = "protected"
+
+
+class Action(str, Enum):
+    """What a plan does with one live backtest."""
+
+    KEEP = "keep"
+    UPDATE = "update"
+    DELETE = "delete"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__  # a dict keyed by "keep" finds Action.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field an update sets: the live value before, the wanted value after."""
+
+    field: str
+    before: object
+    after: object
+
+    def to_dict(self) -> dict[str, object]:
+        return {"field": self.field, "before": self.before, "after": self.after}
+
+
+#: The fields apply manages; a plan that changes anything else is refused.
+MANAGED_FIELDS = ("name", "note", "tags")
+
+
+class Outcome(str, Enum):
+    """What became of one planned action when apply ran it."""
+
+    UPDATED = "updated"
+    PARTLY_UPDATED = "partly-updated"  # a stop between the name/note call and the tags call
+    DELETED = "deleted"
+    ALREADY_GONE = "already-gone"
+    ALREADY_MATCHING = "already-matching"
+    SKIPPED = "skipped"  # changed since planning: the last check before the delete kept it
+    FAILED = "failed"
+    NOT_STARTED = "not-started"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__
+
+
+def tag_key(tag: str) -> str:
+    """Tags compare case-insensitively with surrounding whitespace ignored (docs/design.md, "Tags").
+
+    `Protected`, ` PROTECTED` and `protected` are one tag: the web IDE lets people type any of them.
+    """
+    return tag.strip().casefold()
+
+
+def tag_keys(tags: Iterable[str]) -> frozenset[str]:
+    return frozenset(tag_key(tag) for tag in tags)
 
 #: Statistics that /backtests/list carries with includeStatistics=true.
 STATISTICS = (
@@ -56,7 +115,7 @@ def normalize_status(raw: str) -> str:
 
 
 def is_backtest_id(value: object) -> bool:
-    return isinstance(value, str) and BACKTEST_ID.match(value) is not None
+    return isinstance(value, str) and BACKTEST_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -78,6 +137,11 @@ class Backtest:
     progress: float = 0.0
     statistics: Mapping[str, float] = field(default_factory=dict)
     note: str | None = None  # only /backtests/read carries it
+
+    @cached_property
+    def tag_set(self) -> frozenset[str]:
+        """The tags as compared everywhere (see tag_key)."""
+        return tag_keys(self.tags) if self.tags else frozenset()
 
     @property
     def in_progress(self) -> bool:

@@ -9,10 +9,9 @@ from typing import Any, Sequence
 from reconciler.api import parse
 from reconciler.api.errors import ResponseFormatError
 from reconciler.errors import StateFileError
-from reconciler.live import resolve_projects, select_projects
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Project
-from reconciler.plan.planner import ProjectState
+from reconciler.projects import ProjectState, resolve_projects, select_projects
 from reconciler.statefile import load_state
 from reconciler.timeutil import parse_datetime, utcnow
 
@@ -37,7 +36,8 @@ def states_from_file(path: Path, specs: Sequence[ProjectSpec], wanted: Sequence[
     by_id = {p["projectId"]: p for p in state["projects"]}
     selected = select_projects(resolve_projects(specs, projects), wanted)
     states = []
-    for spec, project_id, name in selected:
+    for entry in selected:
+        spec, project_id, name = entry.spec, entry.project_id, entry.name
         if project_id not in by_id:
             raise StateFileError(f"project {project_id} ({spec.source}) is not in the recorded state {path}; record it with: reconciler snapshot --project {project_id}")
         try:

@@ -6,9 +6,10 @@ import re
 from datetime import datetime, timedelta, timezone
 
 _FRACTION = re.compile(r"(\.\d+)")
-_DURATION = re.compile(r"^([1-9][0-9]{0,8})([mhdw])$")
+_DURATION = re.compile(r"([1-9][0-9]{0,8})([mhdw])")  # fullmatch: no trailing newline slips through
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_DURATION = timedelta(days=36525)  # 100 years: reference time minus it stays a valid date
 
 
 def parse_datetime(value: object) -> datetime:
@@ -21,7 +22,7 @@ def parse_datetime(value: object) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"not a timestamp: {value!r}")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return _from_unix(value)
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -31,7 +32,7 @@ def parse_datetime(value: object) -> datetime:
         if not text or len(text) > 64:
             raise ValueError(f"not a timestamp: {value!r}")
         if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
-            return datetime.fromtimestamp(float(text), tz=timezone.utc)
+            return _from_unix(float(text))
         if text[-1] in "zZ":
             text = text[:-1] + "+00:00"
         # Python 3.10 accepts only 3 or 6 fraction digits; .NET sends up to 7.
@@ -43,6 +44,14 @@ def parse_datetime(value: object) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+def _from_unix(seconds: float) -> datetime:
+    """Unix seconds; out-of-range values (1e300, NaN) are a ValueError like any other bad timestamp."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"not a timestamp: {seconds!r}") from None
 
 
 def format_api_datetime(value: datetime) -> str:
@@ -59,10 +68,16 @@ def format_iso(value: datetime) -> str:
 
 def parse_duration(text: str) -> timedelta:
     """A whole number and one unit of m, h, d, w (``90m``, ``12h``, ``3d``, ``2w``)."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"not a duration: {text!r} (use a whole number and one unit of m, h, d, w, such as 90m, 12h, 3d, 2w)")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        duration = timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        duration = MAX_DURATION + MAX_DURATION
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration {text!r} is longer than 100 years")
+    return duration
 
 
 def utcnow() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from reconciler.manifest.load import build_selector
+from reconciler.manifest.build import build_selector
 from reconciler.manifest.model import KeepPolicy, ProjectSpec
 from reconciler.models import Backtest
 from reconciler.timeutil import parse_duration

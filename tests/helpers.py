@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID
 
@@ -68,8 +68,10 @@ class ServeProcess:
         self.stop()
 
 
-def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | None = None) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal (stdin, stdout and stderr), answering its prompt once."""
+def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | None = None,
+               before_answer: Callable[[], None] | None = None) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal (stdin, stdout and stderr), answering its prompt once
+    (after calling before_answer: the moment between the plan shown and the changes made)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "reconciler", *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True)
     os.close(slave)
@@ -87,6 +89,8 @@ def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | No
                 break
             output += chunk
         if answer is not None and not answered and b"Only 'yes' is accepted:" in output:
+            if before_answer is not None:
+                before_answer()
             os.write(master, answer.encode() + b"\n")
             answered = True
         if proc.poll() is not None and not ready:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
-from reconciler.manifest.load import build_selector
+from reconciler.manifest.build import build_selector
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
 from reconciler.models import Backtest
 

@@ -55,9 +55,14 @@ def apply(server: SandboxServer, tmp_path: Path, *args: str, **kwargs) -> subpro
                    env=cli_env(server.url), cwd=tmp_path, **kwargs)
 
 
-def journal(tmp_path: Path) -> list[dict]:
-    path = tmp_path / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def journal(tmp_path: Path, phase: str = "done") -> list[dict]:
+    """The journal's lines of one phase: `intent` (written and fsync'd before each call) or `done` (its outcome)."""
+    return read_journal(tmp_path / "journal.jsonl", phase)
+
+
+def read_journal(path: Path, phase: str = "done") -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [line for line in lines if line["phase"] == phase]
 
 
 def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -78,6 +83,8 @@ def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -
     # journal: one line per mutating call
     lines = journal(tmp_path)
     assert {line["backtest"] for line in lines if line["action"] == "delete" and line["outcome"] == "deleted"} == to_delete
+    intents = journal(tmp_path, "intent")  # one intent line before every call, in the same order
+    assert sorted((line["backtest"], line["action"]) for line in intents) == sorted((line["backtest"], line["action"]) for line in lines)
     updates = [(line["backtest"], line["action"], line["after"]) for line in lines if line["action"] != "delete"]
     assert sorted(updates) == sorted([
         ("7d63f27d70d66b724a6934243c559195", "update", {"name": "Baseline 2024", "note": "Reference run cited in the research memo"}),
@@ -187,42 +194,61 @@ def test_converges_under_errors_and_dropped_connections(start_sandbox: Callable[
     store = server.store
     manifest = small_manifest(tmp_path, store)
     untouched_before = {b.backtest_id: (b.name, b.tags, b.note) for pid in (23456789, 23456790) for b in store.backtests(pid)}
+    before = ids(store, SCRATCH)
     result = apply(server, tmp_path, str(manifest), "--yes", "--parallelism", "6")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert server.app.request_count > 60  # retries happened
+    # counts are true after retries and dropped answers (issue 8, case 8): what the summary says is what happened
+    removed = len(before - ids(store, SCRATCH))
+    archives = len(list((tmp_path / "archive").rglob("*.json")))
+    assert f"{removed} deleted ({archives} archived)" in result.stdout and removed == archives
     check = run_cli("plan", str(manifest), "--detailed-exitcode", env=cli_env(server.url))
     assert check.returncode == 0, check.stdout
     untouched_after = {b.backtest_id: (b.name, b.tags, b.note) for pid in (23456789, 23456790) for b in store.backtests(pid)}
     assert untouched_after == untouched_before
     lines = journal(tmp_path)
-    assert all(line["outcome"] in ("deleted", "already-gone", "updated") for line in lines)
+    assert all(line["outcome"] in ("deleted", "updated") for line in lines)
 
 
-def test_archive_failure_skips_that_delete_and_the_rest_go_on(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_archive_failure_stops_apply_and_names_the_file(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """An archive that cannot be written: that backtest is not deleted and no new call starts (docs/design.md, "Safety")."""
     store = demo_sandbox.store
     manifest = tmp_path / "two.yaml"
-    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n  - id: 23456790\n    delete: [{status: failed}]\n")
+    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n")
     (tmp_path / "archive").mkdir()
-    (tmp_path / "archive" / str(SCRATCH)).write_text("not a directory")
+    blocker = tmp_path / "archive" / str(SCRATCH)
+    blocker.write_text("not a directory")
     failed_scratch = {b.backtest_id for b in store.backtests(SCRATCH) if b.status == "Runtime Error" and "protected" not in b.tags}
-    failed_other = {b.backtest_id for b in store.backtests(23456790) if b.status == "Runtime Error" and "protected" not in b.tags}
-    result = apply(demo_sandbox, tmp_path, str(manifest), "--yes")
+    result = apply(demo_sandbox, tmp_path, str(manifest), "--yes", "--parallelism", "2")
     assert result.returncode == 1
-    assert f"{len(failed_other)} deleted ({len(failed_other)} archived), {len(failed_scratch)} failed." in result.stdout
-    assert result.stdout.count("archive write failed, not deleted") == len(failed_scratch)
-    assert failed_scratch <= ids(store, SCRATCH) and not failed_other & ids(store, 23456790)
+    assert "Apply stopped: 0 updated, 0 deleted (0 archived)" in result.stdout
+    assert f"No new call was started after: cannot write {blocker}/" in result.stdout
+    assert "actions were not started" in result.stdout
+    assert failed_scratch <= ids(store, SCRATCH)  # nothing deleted without its archive
+    assert journal(tmp_path, "intent") == []
     remaining = run_cli("plan", str(manifest), "--format", "json", env=cli_env(demo_sandbox.url))
     left = {b["id"] for p in json.loads(remaining.stdout)["projects"] for b in p["backtests"] if b["action"] == "delete"}
     assert left == failed_scratch  # plan shows exactly the remaining work
-    fail_fast = apply(demo_sandbox, tmp_path, str(manifest), "--yes", "--fail-fast", "--parallelism", "1")
-    assert fail_fast.returncode == 1 and "actions were not started" in fail_fast.stdout
-    (tmp_path / "archive" / str(SCRATCH)).unlink()
+    blocker.unlink()
     finish = apply(demo_sandbox, tmp_path, str(manifest), "--yes", "--format", "json")
     assert finish.returncode == 0
     document = json.loads(finish.stdout)
     assert document["summary"]["deleted"] == len(failed_scratch) and document["summary"]["failed"] == 0
     assert {a["backtest"] for a in document["actions"]} == failed_scratch
     assert all(a["archive"] for a in document["actions"])
+
+
+def test_unwritable_journal_stops_before_any_delete(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """Issue 8, case 6: `--journal /dev/full` (a full disk) let every delete go ahead unjournaled."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n")
+    before = ids(demo_sandbox.store)
+    result = run_cli("apply", str(manifest), "--yes", "--journal", "/dev/full", "--archive-dir", str(tmp_path / "archive"),
+                     env=cli_env(demo_sandbox.url), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "No new call was started after: cannot write /dev/full: No space left on device" in result.stdout
+    assert ids(demo_sandbox.store) == before
+    assert demo_sandbox.app.calls_by_endpoint["backtests/delete"] == 0
 
 
 def _slow_apply(server: SandboxServer, tmp_path: Path, manifest: Path, journal_path: Path) -> subprocess.Popen:
@@ -254,7 +280,7 @@ projects:
 """
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["kill-9", "ctrl-c", "sigterm"])
 def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable[..., SandboxServer], demo_db_template: Path, tmp_path: Path, how: int) -> None:
     import shutil
 
@@ -271,18 +297,22 @@ def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable
     assert _slow_apply(clean, tmp_path / "clean", manifest, tmp_path / "clean" / "j.jsonl").wait(timeout=120) == 0
 
     journal_path = tmp_path / "crash-journal.jsonl"
+    before = ids(crashy.store, 23456793)
     proc = _slow_apply(crashy, tmp_path, manifest, journal_path)
     _wait_for_lines(journal_path, 40, proc)
     proc.send_signal(how)
     out, err = proc.communicate(timeout=60)
-    if how == signal.SIGINT:
-        assert proc.returncode == 130, err[-2000:]
-        assert "Apply interrupted" in out and "not started" in out
-        lines = journal_path.read_text().splitlines()
-        assert all(json.loads(line)["outcome"] in ("deleted", "updated", "already-gone") for line in lines)
-    else:
+    if how == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
-    assert 0 < len(journal_path.read_text().splitlines()) < len(planned["projects"][0]["backtests"])
+    else:  # Ctrl-C and SIGTERM (a cancelled CI job): no new calls, the calls in flight finish, a summary
+        assert proc.returncode == (130 if how == signal.SIGINT else 143), err[-2000:]
+        assert "Apply interrupted" in out and "not started" in out and ("SIGTERM" if how == signal.SIGTERM else "SIGINT") in out
+        assert all(line["outcome"] in ("deleted", "updated", "not-started") for line in read_journal(journal_path))
+    # write-ahead: every backtest that is gone has an intent line written before its delete call
+    gone = before - ids(crashy.store, 23456793)
+    intended = {line["backtest"] for line in read_journal(journal_path, "intent") if line["action"] == "delete"}
+    assert gone and gone <= intended
+    assert 0 < len(read_journal(journal_path, "intent")) < len(planned["projects"][0]["backtests"])
     middle = ids(crashy.store, 23456793)
     assert kept <= middle  # nothing the manifest keeps was deleted
     remaining = run_cli("plan", str(manifest), "--now", NOW, "--detailed-exitcode", env=cli_env(crashy.url))

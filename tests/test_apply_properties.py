@@ -8,12 +8,12 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from reconciler.apply.executor import ExecutionSettings, Executor, FAILED
+from reconciler.apply.executor import ExecutionSettings, Executor
 from reconciler.apply.preflight import preflight
-from reconciler.apply.records import Journal
-from reconciler.live import fetch_states
+from reconciler.apply.records import Archive, Journal
+from reconciler.live import fetch_states, reread_live
 from reconciler.manifest.model import ProjectSpec
-from reconciler.models import Backtest
+from reconciler.models import Backtest, Outcome
 from reconciler.plan.planner import build_plan
 from reconciler.sandbox.seed import seed_from_data
 from reconciler.sandbox.server import SandboxConfig, SandboxServer
@@ -50,15 +50,18 @@ def test_apply_then_plan_reports_no_changes(shared_sandbox: SandboxServer, tmp_p
     plan = build_plan(states, NOW, manifest_digest="test", api_url=client.api_url)
     if plan.errors:  # the empty-project guard: nothing may be applied
         return
-    checked = preflight(plan, {s.project_id: {b.id: b for b in s.backtests} for s in states})
+    # as `apply --plan` does: the live state read again, archives on, every delete re-read and re-checked before its call
+    checked = preflight(plan, reread_live(client, plan, parallelism=2))
     assert not checked.stale and not checked.unsafe
     journal = Journal(tmp_path / "journal.jsonl")
     try:
-        execution = Executor(client, journal, None, ExecutionSettings(parallelism=3)).run(checked.tasks, {p.project_id: p for p in plan.projects})
+        execution = Executor(client, journal, Archive(tmp_path / "archive"), ExecutionSettings(parallelism=3)).run(plan, checked.tasks)
     finally:
         journal.close()
-    assert not [o for o in execution.outcomes if o.outcome == FAILED]
+    assert {r.outcome for r in execution.results} <= {Outcome.UPDATED, Outcome.DELETED}, execution.results
     after = build_plan(fetch_states(client, [spec], parallelism=2), NOW, manifest_digest="test", api_url=client.api_url)
     assert not after.has_changes, [(e.id, e.action, e.reasons) for p in after.projects for e in p.actions]
     kept = {e.id for p in plan.projects for e in p.entries if e.action != "delete"}
     assert {b.backtest_id for b in shared_sandbox.store.backtests(1)} == kept
+    deleted = {e.id for p in plan.projects for e in p.entries if e.action == "delete"}
+    assert {path.stem for path in (tmp_path / "archive").rglob("*.json")} >= deleted

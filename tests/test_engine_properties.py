@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from reconciler.engine.retention import DELETE, KEEP, UPDATE, decide
 from reconciler.manifest.model import KeepPolicy, ProjectSpec
 from reconciler.models import Backtest
-from reconciler.plan.planner import ProjectState, plan_project
+from reconciler.plan.planner import plan_project
+from reconciler.projects import ProjectState
 
 from strategies import NOW, keep_policies, scenario
 
@@ -72,10 +73,14 @@ def test_without_prune_only_delete_rules_delete(case: tuple[ProjectSpec, list[Ba
 @SETTINGS
 @given(scenario())
 def test_plan_guard_refuses_emptying_a_project(case: tuple[ProjectSpec, list[Backtest]]) -> None:
+    """Deleting anything while keeping no completed backtest is an error (running or failed ones do not count),
+    and so is prune with no keep, protect or declared backtests: both unless allow_empty."""
     spec, live = case
     project = plan_project(ProjectState(spec, 1, "p", live), NOW)
     deletes = project.count(DELETE)
-    assert bool(project.errors) == (deletes > 0 and deletes == len(live) and not spec.allow_empty)
+    completed_kept = any(e.status == "completed" and e.action != DELETE for e in project.entries)
+    delete_all = spec.prune and not (spec.keep or spec.protect or spec.backtests)
+    assert bool(project.errors) == (not spec.allow_empty and (delete_all or (deletes > 0 and not completed_kept)))
     assert all(e.observed is not None for e in project.entries if e.action != KEEP)
     allowed = plan_project(ProjectState(replace(spec, allow_empty=True), 1, "p", live), NOW)
     assert allowed.errors == []

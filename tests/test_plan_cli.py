@@ -9,6 +9,8 @@ from typing import Callable
 
 import pytest
 
+from reconciler import __version__
+
 from reconciler.sandbox.server import SandboxServer
 
 from helpers import cli_env, run_cli, run_in_pty
@@ -71,11 +73,14 @@ def test_json_document(demo_sandbox: SandboxServer) -> None:
     result = plan(demo_sandbox, "--format", "json")
     assert result.returncode == 0
     document = json.loads(result.stdout)  # stdout carries only the document
-    assert document["format_version"] == 1
+    assert document["format_version"] == 2 and document["tool_version"] == __version__
     assert document["reference_time"] == NOW
+    # what apply needs to re-check a delete without the manifest: the rules and every declared backtest
+    assert set(document["declared_anywhere"]) == {"7d63f27d70d66b724a6934243c559195", "e327a6dd80a6f4824bde47ed483c67dc"}
     assert document["manifest_digest"].startswith("sha256:")
     assert document["api_url"] == demo_sandbox.url
     momentum = next(p for p in document["projects"] if p["project_id"] == 23456789)
+    assert momentum["rules"]["protect"] == [{"tags": ["paper"]}, {"name": "release-*"}] and momentum["rules"]["prune"] is True
     assert momentum["summary"]["update"] == 2 and len(momentum["backtests"]) == 1240
     baseline = next(b for b in momentum["backtests"] if b["id"] == "7d63f27d70d66b724a6934243c559195")
     assert baseline["action"] == "update" and baseline["reasons"] == ["declared"]
@@ -132,18 +137,22 @@ def test_warnings_and_strict(demo_sandbox: SandboxServer, tmp_path: Path) -> Non
 
 
 def test_guard_refuses_emptying_a_project(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """Issue 8, case 4: running or queued backtests do not make an emptied project non-empty, and
+    prune with no rules at all is "delete everything", refused unless allow_empty says so."""
     manifest = tmp_path / "m.yaml"
-    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    prune: true\n    protect_tags: []\n")
+    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    prune: true\n")
     result = plan(demo_sandbox, manifest=manifest)
-    assert result.returncode == 0  # running/queued backtests keep the project non-empty
+    assert result.returncode == 1 and 'prune: true with no keep, protect or declared backtests can only mean "delete everything"' in result.stdout
     store = demo_sandbox.store
+    in_progress = [row for row in store.backtests(23456792) if row.status.startswith(("Running", "In Queue"))]
+    assert in_progress  # the demo's Scratch has a running and a queued backtest
     for row in store.backtests(23456792):
-        if row.status != "Completed." or "protected" in row.tags:  # `protected` protects even with protect_tags: []
+        if "protected" in row.tags:  # completed backtests kept by the protected tag would keep the project alive
             store.delete_backtest(23456792, row.backtest_id)
-    left = len(store.backtests(23456792))
+    manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    prune: true\n    delete: [{status: completed}]\n    keep: [{last: 3}]\n")
     result = plan(demo_sandbox, "--detailed-exitcode", manifest=manifest)
     assert result.returncode == 1
-    assert f"would delete every one of its {left} backtests; set allow_empty: true" in result.stdout
+    assert "this plan would leave the project without a single completed backtest" in result.stdout and "set allow_empty: true" in result.stdout
     manifest.write_text(manifest.read_text() + "    allow_empty: true\n")
     assert plan(demo_sandbox, "--detailed-exitcode", manifest=manifest).returncode == 2
 

@@ -1,7 +1,14 @@
-"""Run apply tasks P at a time on the client's one session: archive, then delete; name/note, then tags.
+"""Run apply tasks P at a time on the client's one session.
 
-Workers check the stop flag before every call, so Ctrl-C or --fail-fast starts no
-new call while the calls in flight finish and are journaled.
+A delete is: read the backtest as it is now, check it against the plan's rules
+(docs/design.md, "The last check before a delete"), archive it, journal the intent,
+delete, journal the outcome. An update is: name/note, then tags, each journaled
+before and after. Every step returns its result; the task's outcome is derived from
+them, so a stop between two steps is reported as partly done.
+
+Workers check the stop flag before every call: Ctrl-C, SIGTERM, --fail-fast, a
+journal or archive that cannot be written, or a bug start no new call, while the
+calls in flight finish and are journaled.
 """
 
 from __future__ import annotations
@@ -16,26 +23,27 @@ from reconciler.api import parse
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import APIError, NotFoundError
 from reconciler.apply.pacing import Pacer, Progress
-from reconciler.apply.preflight import Task, unsafe_reason
-from reconciler.apply.records import Archive, Journal
-from reconciler.plan.model import DELETE, ProjectPlan
+from reconciler.apply.preflight import Task, last_check
+from reconciler.apply.records import Archive, Journal, RecordWriteError
+from reconciler.errors import Terminated
+from reconciler.models import Action, Outcome
+from reconciler.plan.model import Plan
 
-UPDATED, DELETED, ALREADY_GONE, FAILED, NOT_STARTED = "updated", "deleted", "already-gone", "failed", "not-started"
 
-
-@dataclass
-class Outcome:
+@dataclass(frozen=True)
+class TaskResult:
     project_id: int
     backtest_id: str
-    action: str
-    outcome: str
+    action: Action
+    outcome: Outcome
     error: str | None = None
     archive: str | None = None
     calls: int = 0
+    done: tuple[str, ...] = ()  # the mutating calls that took effect, in order
 
     def to_dict(self) -> dict[str, Any]:
-        return {"project": self.project_id, "backtest": self.backtest_id, "action": self.action, "outcome": self.outcome,
-                "error": self.error, "archive": self.archive, "calls": self.calls}
+        return {"project": self.project_id, "backtest": self.backtest_id, "action": self.action.value, "outcome": self.outcome.value,
+                "error": self.error, "archive": self.archive, "calls": self.calls, "done": list(self.done)}
 
 
 @dataclass
@@ -47,8 +55,9 @@ class ExecutionSettings:
 
 @dataclass
 class Execution:
-    outcomes: list[Outcome] = field(default_factory=list)
-    interrupted: bool = False
+    results: list[TaskResult] = field(default_factory=list)
+    interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
+    halted: str | None = None  # why no new call was started before the end
 
 
 class _Stopped(Exception):
@@ -65,44 +74,60 @@ class Executor:
         self.progress = progress
         self.pacer = Pacer(settings.max_rps)
         self.stop = threading.Event()
+        self._halted: str | None = None
+        self._halt_lock = threading.Lock()
 
-    def run(self, tasks: list[Task], projects: dict[int, ProjectPlan]) -> Execution:
+    def halt(self, reason: str) -> None:
+        """Start no new call; the first reason is the one reported."""
+        with self._halt_lock:
+            if self._halted is None:
+                self._halted = reason
+        self.stop.set()
+
+    def run(self, plan: Plan, tasks: list[Task]) -> Execution:
         execution = Execution()
         finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # O(1) per completion, unlike wait() over every pending future
         pool = ThreadPoolExecutor(max_workers=max(1, self.settings.parallelism), thread_name_prefix="apply")
         futures: dict[Future, Task] = {}
         for task in tasks:
-            future = pool.submit(self._run_task, task, projects[task.project_id])
+            future = pool.submit(self._run_task, plan, task)
             futures[future] = task
             future.add_done_callback(finished.put)
-        collected: set[Future] = set()
+        collected = 0
         try:
-            while len(collected) < len(futures):
+            while collected < len(futures):
                 try:
-                    future = finished.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
+                    future = finished.get(timeout=0.2)  # a timeout keeps Ctrl-C and SIGTERM responsive
                 except queue.Empty:
                     continue
-                outcome = future.result()
-                collected.add(future)
-                execution.outcomes.append(outcome)
-                if outcome.outcome == FAILED and self.settings.fail_fast:
-                    self.stop.set()
-        except KeyboardInterrupt:
-            execution.interrupted = True
+                collected += 1
+                result = future.result()
+                execution.results.append(result)
+                if result.outcome in (Outcome.FAILED, Outcome.PARTLY_UPDATED) and self.settings.fail_fast:
+                    self.halt("--fail-fast: stopped at the first failure")
+        except KeyboardInterrupt as exc:
+            execution.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
             self.stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)  # calls in flight finish (and are journaled)
-            for future, task in futures.items():
-                if future in collected:
-                    continue
-                if future.done() and not future.cancelled():
-                    execution.outcomes.append(future.result())
-                else:
-                    execution.outcomes.append(Outcome(task.project_id, task.backtest_id, task.action, NOT_STARTED))
+            execution.results = self._drain(pool, futures)
         finally:
             pool.shutdown(wait=True)
             if self.progress:
                 self.progress.finish()
+        execution.halted = self._halted
         return execution
+
+    def _drain(self, pool: ThreadPoolExecutor, futures: dict[Future, Task]) -> list[TaskResult]:
+        """After an interrupt: let the calls in flight finish (a second Ctrl-C does not cut them), report every task."""
+        pool.shutdown(wait=False, cancel_futures=True)
+        results = []
+        for future, task in futures.items():
+            while True:
+                try:
+                    results.append(future.result() if not future.cancelled() else _not_started(task))
+                    break
+                except KeyboardInterrupt:
+                    continue
+        return results
 
     # --- one backtest ---------------------------------------------------------
 
@@ -112,54 +137,69 @@ class Executor:
         self.pacer.wait()
         return fn(*args, **kwargs)
 
-    def _run_task(self, task: Task, project: ProjectPlan) -> Outcome:
-        outcome = Outcome(task.project_id, task.backtest_id, task.action, NOT_STARTED)
+    def _run_task(self, plan: Plan, task: Task) -> TaskResult:
         try:
-            if task.action == DELETE:
-                self._delete(task, project, outcome)
-            else:
-                self._update(task, outcome)
+            result = self._delete(plan, task) if task.action == Action.DELETE else self._update(task)
         except _Stopped:
-            pass
-        if self.progress and outcome.outcome != NOT_STARTED:
-            self.progress.tick(outcome.outcome == FAILED)
-        return outcome
+            result = _not_started(task)
+        except RecordWriteError as exc:
+            self.halt(str(exc))
+            result = TaskResult(task.project_id, task.backtest_id, task.action, Outcome.FAILED, f"{exc}; not {task.action.value}d")
+        except Exception as exc:  # a bug: never let the queued deletes run on without us
+            self.halt(f"internal error ({type(exc).__name__}: {exc})")
+            result = TaskResult(task.project_id, task.backtest_id, task.action, Outcome.FAILED, f"internal error ({type(exc).__name__}: {exc})")
+        if self.progress and result.outcome != Outcome.NOT_STARTED:
+            self.progress.tick(result.outcome == Outcome.FAILED)
+        return result
 
-    def _delete(self, task: Task, project: ProjectPlan, outcome: Outcome) -> None:
+    def _delete(self, plan: Plan, task: Task) -> TaskResult:
         pid, bid = task.project_id, task.backtest_id
-        before = task.entry.observed
-        if self.archive is not None:
-            try:
-                outcome.calls += 1
-                body = self._call(self.client.read_backtest_raw, pid, bid)
-                live = parse.backtest(body["backtest"], pid)
-            except NotFoundError:
-                outcome.outcome = ALREADY_GONE
-                return
-            except APIError as exc:
-                outcome.outcome, outcome.error = FAILED, f"archive read failed, not deleted: {exc}"
-                return
-            reason = unsafe_reason(live, project)
-            if reason:
-                outcome.outcome, outcome.error = FAILED, f"not deleted: {reason} (changed since planning)"
-                return
-            try:
-                outcome.archive = str(self.archive.write(pid, bid, body))
-            except (OSError, ValueError) as exc:
-                outcome.outcome, outcome.error = FAILED, f"archive write failed, not deleted: {exc}"
-                return
-        try:
-            outcome.calls += 1
-            self._call(self.client.delete_backtest, pid, bid)
-            outcome.outcome = DELETED
-        except NotFoundError:
-            outcome.outcome = ALREADY_GONE
-        except APIError as exc:
-            outcome.outcome, outcome.error = FAILED, str(exc)
-        self.journal.record(project=pid, backtest=bid, action="delete", before=before, after=None, outcome=outcome.outcome,
-                            error=outcome.error, archive=outcome.archive)
 
-    def _update(self, task: Task, outcome: Outcome) -> None:
+        def result(outcome: Outcome, error: str | None = None, calls: int = 1, archive: str | None = None, done: tuple[str, ...] = ()) -> TaskResult:
+            return TaskResult(pid, bid, Action.DELETE, outcome, error, archive, calls, done)
+
+        # 1. The backtest as it is now; the client refuses an answer about another id.
+        try:
+            body = self._call(self.client.read_backtest_raw, pid, bid)
+            live = parse.backtest(body["backtest"], pid)
+        except NotFoundError:
+            return result(Outcome.ALREADY_GONE)
+        except APIError as exc:
+            return result(Outcome.FAILED, f"read before delete failed, not deleted: {exc}")
+        # 2. The last check: still what the reviewer saw, and not kept by the manifest now.
+        reason = last_check(plan, task, live)
+        if reason:
+            return result(Outcome.SKIPPED, f"{reason}; not deleted")
+        # 3. Archive, then the write-ahead journal line, then the call.
+        archive = str(self.archive.write(pid, bid, body)) if self.archive is not None else None
+        before = task.entry.observed
+        self.journal.intend(project=pid, backtest=bid, action="delete", before=before, archive=archive)
+        calls = 2
+        try:
+            self._call(self.client.delete_backtest, pid, bid)
+            outcome, error = Outcome.DELETED, None
+        except _Stopped:
+            self.journal.record(project=pid, backtest=bid, action="delete", outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
+            raise
+        except NotFoundError:
+            # Gone after we asked: our own earlier attempt whose answer was lost, most likely. Believe it only once a read agrees.
+            outcome, error = self._confirm_gone(pid, bid)
+            calls += 1
+        except APIError as exc:
+            outcome, error = Outcome.FAILED, str(exc)
+        self.journal.record(project=pid, backtest=bid, action="delete", outcome=outcome.value, error=error, archive=archive)
+        return result(outcome, error, calls=calls, archive=archive, done=("delete",) if outcome == Outcome.DELETED else ())
+
+    def _confirm_gone(self, pid: int, bid: str) -> tuple[Outcome, str | None]:
+        try:
+            self.client.read_backtest_raw(pid, bid)
+        except NotFoundError:
+            return Outcome.DELETED, None
+        except APIError as exc:
+            return Outcome.FAILED, f"the delete was answered 'not found' and the check read failed: {exc}"
+        return Outcome.FAILED, "the delete was answered 'not found' but the backtest still exists"
+
+    def _update(self, task: Task) -> TaskResult:
         pid, bid = task.project_id, task.backtest_id
         fields = {c.field: c for c in task.changes}
         steps = []
@@ -167,21 +207,47 @@ class Executor:
             steps.append(("update", [fields[k] for k in ("name", "note") if k in fields]))
         if "tags" in fields:
             steps.append(("update-tags", [fields["tags"]]))
-        for action, changes in steps:  # in order: name/note, then tags
-            before = {c.field: c.before for c in changes}
-            after = {c.field: c.after for c in changes}
+        done: list[str] = []
+        calls = 0
+        for step, changes in steps:  # in order: name/note, then tags
             try:
-                outcome.calls += 1
-                if action == "update":
-                    self._call(self.client.update_backtest, pid, bid, name=after.get("name"), note=after.get("note"))
-                else:
-                    self._call(self.client.update_backtest_tags, pid, bid, after["tags"])
-                result, error = UPDATED, None
-            except NotFoundError as exc:
-                result, error = FAILED, f"backtest is gone: {exc}"
-            except APIError as exc:
-                result, error = FAILED, str(exc)
-            self.journal.record(project=pid, backtest=bid, action=action, before=before, after=after, outcome=result, error=error)
-            outcome.outcome, outcome.error = result, error
-            if result == FAILED:
-                return
+                ok, error = self._update_step(pid, bid, step, changes)
+            except _Stopped:
+                if not done:
+                    raise
+                return TaskResult(pid, bid, Action.UPDATE, Outcome.PARTLY_UPDATED, f"stopped after {', '.join(done)}: {step} not sent; run apply again",
+                                  calls=calls, done=tuple(done))
+            calls += 1
+            if not ok:
+                outcome = Outcome.PARTLY_UPDATED if done else Outcome.FAILED
+                return TaskResult(pid, bid, Action.UPDATE, outcome, error if not done else f"{', '.join(done)} done; {step} failed: {error}",
+                                  calls=calls, done=tuple(done))
+            done.append(step)
+        return TaskResult(pid, bid, Action.UPDATE, Outcome.UPDATED, calls=calls, done=tuple(done))
+
+    def _update_step(self, pid: int, bid: str, step: str, changes: list[Any]) -> tuple[bool, str | None]:
+        before = {c.field: c.before for c in changes}
+        after = {c.field: c.after for c in changes}
+        if self.stop.is_set():
+            raise _Stopped
+        self.journal.intend(project=pid, backtest=bid, action=step, before=before, after=after)
+        try:
+            if step == "update":
+                self._call(self.client.update_backtest, pid, bid, name=after.get("name"), note=after.get("note"))
+            else:
+                self._call(self.client.update_backtest_tags, pid, bid, after["tags"])
+            ok, error = True, None
+        except _Stopped:
+            self.journal.record(project=pid, backtest=bid, action=step, outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
+            raise
+        except NotFoundError as exc:
+            ok, error = False, f"backtest is gone: {exc}"
+        except APIError as exc:
+            ok, error = False, str(exc)
+        self.journal.record(project=pid, backtest=bid, action=step, before=before, after=after,
+                            outcome=(Outcome.UPDATED if ok else Outcome.FAILED).value, error=error)
+        return ok, error
+
+
+def _not_started(task: Task) -> TaskResult:
+    return TaskResult(task.project_id, task.backtest_id, task.action, Outcome.NOT_STARTED)

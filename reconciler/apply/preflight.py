@@ -1,8 +1,9 @@
 """Check a plan against the live state before any change, and turn it into tasks.
 
 Stale: a backtest an action touches changed, since planning, in a field the action
-depends on (and not to the value the action wants). Unsafe: a delete that targets an
-in-progress, declared or protected backtest, whatever the plan says. Either refuses
+depends on (and not to the value the action wants). Unsafe: a delete that targets a
+backtest the project's rules keep whatever else happens (in progress, declared
+anywhere, protect tags, protect, keep match), whatever the plan says. Either refuses
 the whole plan. A delete whose backtest is already gone, and an update whose target
 already matches, are simply done.
 """
@@ -13,19 +14,25 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from reconciler.models import PROTECTED_TAG, Backtest
-from reconciler.plan.model import DELETE, UPDATE, Entry, FieldChange, Plan, ProjectPlan
+from reconciler.engine.retention import kept_now
+from reconciler.models import Action, Backtest, Change, tag_keys
+from reconciler.plan.model import Entry, Plan, ProjectPlan
+
 
 @dataclass
 class Task:
-    """The remaining work for one backtest: deletes, or ordered updates (name/note, then tags)."""
+    """The remaining work for one backtest: a delete, or ordered updates (name/note, then tags)."""
 
-    project_id: int
+    project: ProjectPlan
     entry: Entry
-    changes: tuple[FieldChange, ...] = ()
+    changes: tuple[Change, ...] = ()
 
     @property
-    def action(self) -> str:
+    def project_id(self) -> int:
+        return self.project.project_id
+
+    @property
+    def action(self) -> Action:
         return self.entry.action
 
     @property
@@ -43,16 +50,16 @@ class Preflight:
 
     @property
     def deletes(self) -> int:
-        return sum(1 for t in self.tasks if t.action == DELETE)
+        return sum(1 for t in self.tasks if t.action == Action.DELETE)
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(map(str, value)) + "]"
     return json.dumps(value, ensure_ascii=False)
 
 
-def _live_value(backtest: Backtest, name: str) -> Any:
+def live_value(backtest: Backtest, name: str) -> Any:
     if name == "tags":
         return list(backtest.tags)
     if name == "note":
@@ -60,20 +67,39 @@ def _live_value(backtest: Backtest, name: str) -> Any:
     return getattr(backtest, name)
 
 
-def _same(name: str, a: Any, b: Any) -> bool:
-    return sorted(set(a)) == sorted(set(b)) if name == "tags" else a == b
+def same_value(name: str, a: Any, b: Any) -> bool:
+    """Equal as the manifest means it: tags as a set of tag keys (case and surrounding spaces ignored)."""
+    return tag_keys(a) == tag_keys(b) if name == "tags" else a == b
 
 
-def unsafe_reason(backtest: Backtest, project: ProjectPlan) -> str | None:
-    """Why this live backtest must never be deleted, or None."""
-    if backtest.in_progress or not backtest.known_status:
-        return f"it is {backtest.raw_status or backtest.status!r} (in progress or unknown status)"
-    if backtest.id in project.declared:
-        return "it is declared in the manifest"
-    hits = sorted(set(backtest.tags) & (set(project.protect_tags) | {PROTECTED_TAG}))  # a tampered plan cannot drop it
-    if hits:
-        return f"it carries the protect tag {', '.join(hits)}"
-    return None
+def drift(entry: Entry, backtest: Backtest) -> list[str]:
+    """Fields the action depends on that changed since planning (and not to what the action wants)."""
+    wanted = {c.field: c.after for c in entry.changes}
+    changed = []
+    for name, observed in (entry.observed or {}).items():
+        now_value = live_value(backtest, name)
+        if same_value(name, observed, now_value) or (name in wanted and same_value(name, wanted[name], now_value)):
+            continue
+        changed.append(f"{name} was {show_value(observed)}, is now {show_value(now_value)}")
+    return changed
+
+
+def refusal(plan: Plan, project: ProjectPlan, backtest: Backtest) -> str | None:
+    """Why this live backtest must not be deleted under the plan's rules, or None."""
+    return kept_now(project.spec, backtest, plan.now, plan.declared_anywhere)
+
+
+def last_check(plan: Plan, task: Task, backtest: Backtest) -> str | None:
+    """Run just before a delete on the backtest as read then: why it must not be deleted now, or None.
+
+    Is it still what the reviewer saw (name, tags, status, note as planned)? Does the
+    manifest keep it now (kept_now)? Either answer skips the delete.
+    """
+    changed = drift(task.entry, backtest)
+    if changed:
+        return "changed since planning: " + "; ".join(changed)
+    reason = refusal(plan, task.project, backtest)
+    return f"changed since planning: now kept by {reason}" if reason else None
 
 
 def preflight(plan: Plan, live: Mapping[int, Mapping[str, Backtest]]) -> Preflight:
@@ -83,29 +109,22 @@ def preflight(plan: Plan, live: Mapping[int, Mapping[str, Backtest]]) -> Preflig
         for entry in project.actions:
             backtest = current.get(entry.id)
             if backtest is None:
-                if entry.action == DELETE:
+                if entry.action == Action.DELETE:
                     result.already_gone.append((project.project_id, entry))
                 else:
-                    result.stale.append(f"{entry.id}: was {_show(entry.name)}, is now gone (project {project.project_id})")
+                    result.stale.append(f"{entry.id}: was {show_value(entry.name)}, is now gone (project {project.project_id})")
                 continue
-            changed_by_action = {c.field: c.after for c in entry.changes}
-            for name, observed in (entry.observed or {}).items():
-                now_value = _live_value(backtest, name)
-                if _same(name, observed, now_value):
-                    continue
-                if name in changed_by_action and _same(name, changed_by_action[name], now_value):
-                    continue  # already what the action wants: done, not stale
-                result.stale.append(f"{entry.id}: {name} was {_show(observed)}, is now {_show(now_value)}")
-            if entry.action == DELETE:
-                reason = unsafe_reason(backtest, project)
+            result.stale.extend(f"{entry.id}: {change}" for change in drift(entry, backtest))
+            if entry.action == Action.DELETE:
+                reason = refusal(plan, project, backtest)
                 if reason:
-                    result.unsafe.append(f"{entry.id}: refusing to delete: {reason}")
+                    result.unsafe.append(f"{entry.id}: refusing to delete: it is kept by {reason}")
                 else:
-                    result.tasks.append(Task(project.project_id, entry))
-            elif entry.action == UPDATE:
-                remaining = tuple(c for c in entry.changes if not _same(c.field, c.after, _live_value(backtest, c.field)))
+                    result.tasks.append(Task(project, entry))
+            elif entry.action == Action.UPDATE:
+                remaining = tuple(c for c in entry.changes if not same_value(c.field, c.after, live_value(backtest, c.field)))
                 if remaining:
-                    result.tasks.append(Task(project.project_id, entry, remaining))
+                    result.tasks.append(Task(project, entry, remaining))
                 else:
                     result.already_match.append((project.project_id, entry))
     return result

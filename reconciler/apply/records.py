@@ -1,54 +1,155 @@
-"""Append-only journal of mutating calls and durable archives of deleted backtests."""
+"""What apply leaves behind: a write-ahead journal, durable archives, and the lock on the records directory.
+
+docs/design.md, "Safety": the journal line that announces a mutating call is on disk
+(fsync) before the call is sent, so after a crash every backtest that may have been
+deleted has a line. Files are opened without following symlinks: a committed
+`journal.jsonl -> ~/.bashrc` is refused, never appended to.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from reconciler.errors import ReconcilerError
 from reconciler.fsutil import write_atomic
 from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, utcnow
 
+LOCK_NAME = "apply.lock"
+
+
+class RecordWriteError(ReconcilerError):
+    """The journal or an archive could not be written: apply starts no new call."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+
+
+class ApplyLocked(ReconcilerError):
+    """Another apply holds the records directory."""
+
+
+def _open_nofollow(path: Path, flags: int) -> int:
+    """os.open that refuses a symlink as the last component, with a message that says so."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, f"{path} is a symbolic link; records are never written through links", str(path)) from None
+        raise
+
+
+class RecordsLock:
+    """One apply at a time per records directory (flock: the kernel drops a dead process's lock)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> "RecordsLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            raise ApplyLocked(f"another apply is running on these records ({holder}); it holds {self.path}. "
+                              "Wait for it to finish; a lock left by a process that died is taken over automatically") from None
+        # A lock of a dead process was released by the kernel: this process takes it over and says so in the file.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {format_iso(utcnow())}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "RecordsLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 class Journal:
-    """One JSON line per mutating call, flushed as it happens (a kill -9 loses at most the calls in flight)."""
+    """JSON lines: an `intent` line (fsync'd) before each mutating call, a `done` line with its outcome after."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: TextIO = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
+        try:
+            self._fd = _open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self._repair_torn_line()
+        except OSError as exc:
+            raise RecordWriteError(path, exc) from None
 
-    def record(self, *, project: int, backtest: str, action: str, before: Any, after: Any, outcome: str, error: str | None = None,
-               archive: str | None = None) -> None:
-        line = {"time": format_iso(utcnow()), "project": project, "backtest": backtest, "action": action, "before": before,
-                "after": after, "outcome": outcome, "error": error}
-        if archive:
-            line["archive"] = archive
-        text = json.dumps(line, ensure_ascii=False) + "\n"
+    def _repair_torn_line(self) -> None:
+        """A crash mid-write leaves a last line without its newline: end it, so the next record starts a line of its own."""
+        size = os.fstat(self._fd).st_size
+        if not size:
+            return
+        reader = _open_nofollow(self.path, os.O_RDONLY)
+        try:
+            last = os.pread(reader, 1, size - 1)
+        finally:
+            os.close(reader)
+        if last != b"\n":
+            os.write(self._fd, b"\n")
+
+    def intend(self, **fields: Any) -> None:
+        """Durable before the call: a crash after this line cannot hide the call."""
+        self._write({"phase": "intent", **fields}, sync=True)
+
+    def record(self, **fields: Any) -> None:
+        self._write({"phase": "done", **fields}, sync=False)
+
+    def _write(self, fields: dict[str, Any], sync: bool) -> None:
+        data = (json.dumps({"time": format_iso(utcnow()), **fields}, ensure_ascii=False) + "\n").encode()
         with self._lock:
-            self._handle.write(text)
-            self._handle.flush()
+            try:
+                written = os.write(self._fd, data)
+                if written != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                if sync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                raise RecordWriteError(self.path, exc) from None
 
     def close(self) -> None:
         with self._lock:
-            self._handle.close()
+            os.close(self._fd)
 
 
 class Archive:
-    """`<dir>/<projectId>/<backtestId>.json`: the /backtests/read body, written durably before the delete."""
+    """`<dir>/<projectId>/<backtestId>.json`: what the API tells about a backtest, written durably before its delete."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
     def path_for(self, project_id: int, backtest_id: str) -> Path:
         if isinstance(project_id, bool) or not isinstance(project_id, int) or project_id <= 0 or not is_backtest_id(backtest_id):
-            raise ValueError(f"refusing to archive under unsafe ids {project_id!r}/{backtest_id!r}")
+            raise ValueError(f"refusing to archive under unsafe ids {project_id!r}/{str(backtest_id)[:40]!r}")
         return self.directory / str(project_id) / f"{backtest_id}.json"
 
     def write(self, project_id: int, backtest_id: str, body: dict[str, Any]) -> Path:
         path = self.path_for(project_id, backtest_id)
-        write_atomic(path, json.dumps(body, ensure_ascii=False) + "\n")  # compact: the C encoder
+        try:
+            for directory in (self.directory, path.parent):
+                if directory.is_symlink():
+                    raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
+            write_atomic(path, json.dumps(body, ensure_ascii=False) + "\n")  # compact: the C encoder
+        except (OSError, ValueError) as exc:
+            raise RecordWriteError(path, exc) from None
         return path

@@ -1,28 +1,29 @@
-"""`reconciler apply PATHS | --plan plan.json`: make the plan true, safely."""
+"""`reconciler apply PATHS | --plan plan.json [PATHS]`: make the plan true, safely."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from reconciler.apply.executor import ALREADY_GONE, DELETED, FAILED, NOT_STARTED, UPDATED, Execution, ExecutionSettings, Executor, Outcome
+from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.pacing import Progress
 from reconciler.apply.preflight import Preflight, preflight
-from reconciler.apply.records import Archive, Journal
+from reconciler.apply.records import Archive, Journal, RecordsLock
+from reconciler.apply.result import ApplyResult, render_json, render_text
 from reconciler.commands.plan import PlanOptions, make_plan
 from reconciler.commands.runtime import Runtime
-from reconciler.defaults import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL, DEFAULT_MAX_DELETES
+from reconciler.defaults import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL, DEFAULT_MAX_DELETES, RECORDS_DIR
+from reconciler.engine.guards import leaves_nothing_completed
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
-from reconciler.models import Backtest
-from reconciler.plan.model import DELETE, Plan, load_plan
-from reconciler.plan.render import render_text
+from reconciler.manifest.load import load_manifest
+from reconciler.models import Action, Backtest
+from reconciler.plan.model import Plan, load_plan
+from reconciler.plan.render import render_text as render_plan_text
 
-EXIT_INTERRUPTED = 130
 PROMPT = "Apply these changes? Only 'yes' is accepted: "
 
 
@@ -43,20 +44,22 @@ class ApplyOptions:
 
 
 def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
+    # One apply at a time per records directory (.reconciler/ of the working directory), checked before anything else.
+    with RecordsLock(RECORDS_DIR):
+        return _run_locked(rt, planning, options)
+
+
+def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
     human = rt.stdout if options.fmt == "text" else rt.stderr  # with --format json, stdout carries only the result
     if options.plan_file is not None:
-        plan = load_plan(options.plan_file)
-        client = rt.client(planning.parallelism)
-        if plan.state:
-            raise ApplyRefused(f"{options.plan_file} was planned against a recorded state file; plan against the live API to apply")
-        if plan.api_url != rt.api_identity:
-            raise ApplyRefused(f"{options.plan_file} was planned against {plan.api_url}, not {rt.api_identity}; re-run plan against this API")
-        print(render_text(plan, color=rt.color(human)), file=human)
+        plan = _saved_plan(rt, planning, options)
+        print(render_plan_text(plan, color=rt.color(human)), file=human)
         _refuse_errors(plan)
+        client = rt.client(planning.parallelism)
         live = reread_live(client, plan, planning.parallelism)
     else:
         plan, states = make_plan(rt, planning)
-        print(render_text(plan, color=rt.color(human)), file=human)  # exactly what `plan` prints
+        print(render_plan_text(plan, color=rt.color(human)), file=human)  # exactly what `plan` prints
         _refuse_errors(plan)
         client = rt.client(planning.parallelism)
         live = {state.project_id: {b.id: b for b in state.backtests} for state in states}
@@ -64,7 +67,7 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
     _guard(plan, checked, live, options)
     if not checked.tasks:
         print(_nothing_to_do(checked), file=human)
-        _emit_json(rt, options, plan, checked, Execution())
+        _emit(rt, options, ApplyResult(plan, checked, Execution(), options.journal, options.archive_dir), human, summary=False)
         return 0
     if options.plan_file is None and not options.yes:
         _confirm(human)
@@ -72,15 +75,29 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
     progress = Progress(len(checked.tasks), rt.stderr, interactive=rt.stderr.isatty())
     journal = Journal(options.journal)
     try:
-        execution = Executor(client, journal, Archive(options.archive_dir) if options.archive_dir else None, settings, progress).run(
-            checked.tasks, {p.project_id: p for p in plan.projects})
+        archive = Archive(options.archive_dir) if options.archive_dir else None
+        execution = Executor(client, journal, archive, settings, progress).run(plan, checked.tasks)
     finally:
         journal.close()
-    print(_summary(checked, execution, options), file=human)
-    _emit_json(rt, options, plan, checked, execution)
-    if execution.interrupted:
-        return EXIT_INTERRUPTED
-    return 1 if any(o.outcome == FAILED for o in execution.outcomes) else 0
+    result = ApplyResult(plan, checked, execution, options.journal, options.archive_dir)
+    _emit(rt, options, result, human)
+    return result.exit_code
+
+
+def _saved_plan(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> Plan:
+    assert options.plan_file is not None
+    plan = load_plan(options.plan_file)
+    if plan.state:
+        raise ApplyRefused(f"{options.plan_file} was planned against a recorded state file; plan against the live API to apply")
+    if planning.paths:  # the manifest that was merged: the reviewed plan must have been made from it
+        digest = load_manifest(planning.paths).digest
+        if digest != plan.manifest_digest:
+            raise ApplyRefused(f"{options.plan_file} was made from another manifest ({plan.manifest_digest[:19]}…) than "
+                               f"{', '.join(map(str, planning.paths))} ({digest[:19]}…); nothing was applied. "
+                               "Plan this manifest, review that plan, and apply it")
+    if plan.api_url != rt.api_identity:
+        raise ApplyRefused(f"{options.plan_file} was planned against {plan.api_url}, not {rt.api_identity}; re-run plan against this API")
+    return plan
 
 
 def _refuse_errors(plan: Plan) -> None:
@@ -99,11 +116,13 @@ def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]],
     if checked.deletes > options.max_deletes:
         raise ApplyRefused(f"this plan deletes {checked.deletes:,} backtests, more than --max-deletes {options.max_deletes:,} "
                            f"(default {DEFAULT_MAX_DELETES}); nothing was applied. Review the plan, then re-run with --max-deletes {checked.deletes}")
-    deletes = Counter(t.project_id for t in checked.tasks if t.action == DELETE)
+    deleting: dict[int, set[str]] = defaultdict(set)
+    for task in checked.tasks:
+        if task.action == Action.DELETE:
+            deleting[task.project_id].add(task.backtest_id)
     for project in plan.projects:
-        remaining = len(live.get(project.project_id, {}))
-        if deletes[project.project_id] and deletes[project.project_id] >= remaining and not project.allow_empty:
-            raise ApplyRefused(f"the plan would delete every backtest of project {project.label}; nothing was applied "
+        if not project.allow_empty and leaves_nothing_completed(live.get(project.project_id, {}).values(), deleting[project.project_id]):
+            raise ApplyRefused(f"the plan would leave project {project.label} without a single completed backtest; nothing was applied "
                                "(set allow_empty: true on the project if that is intended)")
 
 
@@ -119,31 +138,6 @@ def _confirm(human: TextIO) -> None:
         raise ApplyRefused("Apply cancelled (only 'yes' is accepted); nothing was applied")
 
 
-def _counts(checked: Preflight, execution: Execution) -> dict[str, int]:
-    outcomes = Counter(o.outcome for o in execution.outcomes)
-    gone = outcomes[ALREADY_GONE] + len(checked.already_gone)
-    return {"updated": outcomes[UPDATED], "deleted": outcomes[DELETED] + gone, "archived": sum(1 for o in execution.outcomes if o.archive and o.outcome == DELETED),
-            "failed": outcomes[FAILED], "already_gone": gone, "already_matching": len(checked.already_match), "not_started": outcomes[NOT_STARTED]}
-
-
-def _summary(checked: Preflight, execution: Execution, options: ApplyOptions) -> str:
-    c = _counts(checked, execution)
-    head = "Apply interrupted" if execution.interrupted else "Apply complete"
-    lines = [f"{head}: {c['updated']:,} updated, {c['deleted']:,} deleted ({c['archived']:,} archived), {c['failed']:,} failed."]
-    if c["not_started"]:
-        lines.append(f"{c['not_started']:,} actions were not started; run apply again to finish (plan shows what remains).")
-    if c["already_gone"]:
-        lines.append(f"{c['already_gone']:,} backtests were already gone (counted as deleted).")
-    if c["already_matching"]:
-        lines.append(f"{c['already_matching']:,} updates already matched the live state (skipped).")
-    for outcome in execution.outcomes:
-        if outcome.outcome == FAILED:
-            lines.append(f"  failed: {outcome.action} {outcome.backtest_id} in project {outcome.project_id}: {outcome.error}")
-    where = f"Journal: {options.journal}" + (f"; archives under {options.archive_dir}/" if options.archive_dir else "; archiving was off (--no-archive)")
-    lines.append(where)
-    return "\n".join(lines)
-
-
 def _nothing_to_do(checked: Preflight) -> str:
     if checked.already_gone or checked.already_match:
         return (f"Nothing left to apply: every planned action is already done ({len(checked.already_gone)} backtests already gone, "
@@ -151,11 +145,8 @@ def _nothing_to_do(checked: Preflight) -> str:
     return "No changes. The live state already matches the manifest; nothing to apply."
 
 
-def _emit_json(rt: Runtime, options: ApplyOptions, plan: Plan, checked: Preflight, execution: Execution) -> None:
-    if options.fmt != "json":
-        return
-    outcomes = execution.outcomes + [Outcome(pid, e.id, DELETE, ALREADY_GONE) for pid, e in checked.already_gone] + \
-        [Outcome(pid, e.id, e.action, "already-matching") for pid, e in checked.already_match]
-    document = {"format_version": 1, "api_url": plan.api_url, "reference_time": plan.reference_time, "interrupted": execution.interrupted,
-                "summary": _counts(checked, execution), "actions": [o.to_dict() for o in outcomes]}
-    rt.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+def _emit(rt: Runtime, options: ApplyOptions, result: ApplyResult, human: TextIO, summary: bool = True) -> None:
+    if summary:
+        print(render_text(result), file=human)
+    if options.fmt == "json":
+        rt.stdout.write(render_json(result) + "\n")

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import yaml
 
 from reconciler.commands.runtime import Runtime
-from reconciler.live import pick_projects
+from reconciler.projects import pick_projects
 from reconciler.timeutil import format_iso, utcnow
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

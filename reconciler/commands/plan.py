@@ -13,7 +13,8 @@ from reconciler.fsutil import write_atomic
 from reconciler.live import FetchStats, fetch_states
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import ProjectState, build_plan
+from reconciler.plan.planner import build_plan
+from reconciler.projects import ProjectState
 from reconciler.plan.render import RENDERERS, render_text
 from reconciler.recorded import states_from_file
 from reconciler.timeutil import parse_datetime, utcnow
@@ -49,13 +50,15 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
     now = reference_time(options.now)
     if options.state is not None:
         states, source = states_from_file(options.state, manifest.projects, options.projects, now)
-        plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), strict=options.strict, state_source=source)
+        plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
+                          strict=options.strict, state_source=source)
         return plan, states
     client = rt.client(options.parallelism)
     stats = FetchStats()
     states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats)
     rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
-    return build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, strict=options.strict), states
+    plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, declared_anywhere=manifest.declared_anywhere, strict=options.strict)
+    return plan, states
 
 
 def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:

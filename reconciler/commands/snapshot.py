@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ConfigError
-from reconciler.live import pick_projects, resolve_projects
+from reconciler.projects import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest, Project
@@ -48,7 +48,7 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
 
 def _choose(projects: Sequence[Project], specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> list[Project]:
     """The manifest's projects, then those named with --project."""
-    from_manifest = [str(project_id) for _, project_id, _ in resolve_projects(specs, projects)]
+    from_manifest = [str(entry.project_id) for entry in resolve_projects(specs, projects)]
     return pick_projects(projects, [*from_manifest, *wanted])
 
 

@@ -1,9 +1,10 @@
 """Decide, for every live backtest of a project, keep, delete or update, and record why.
 
-The order is DESIGN section 2: in-progress, declared, protect tags, protect,
-(future), delete, keep policies, prune. Keep policies follow restic's forget:
-every policy walks every candidate newest first, the result is the union, and
-each kept backtest lists every policy that kept it. No I/O here.
+The order is docs/design.md, "Decisions": in-progress, declared (here or anywhere
+in the manifest), protect tags, protect, future, delete, keep policies, prune.
+Keep policies follow restic's forget: every policy walks every candidate newest
+first, the result is the union, and each kept backtest lists every policy that
+kept it. No I/O here.
 """
 
 from __future__ import annotations
@@ -11,49 +12,50 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass
-from operator import attrgetter
 from datetime import datetime
-from typing import Any, Callable, Hashable, Sequence
+from operator import attrgetter
+from typing import Callable, Hashable, Mapping, Sequence
 
 from reconciler.engine.selectors import first_match, matches
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
-from reconciler.models import IN_PROGRESS, KNOWN_STATUSES, Backtest
+from reconciler.models import IN_PROGRESS, KNOWN_STATUSES, Action, Backtest, Change, tag_keys
 
-KEEP = "keep"
-DELETE = "delete"
-UPDATE = "update"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    field: str
-    before: Any
-    after: Any
+KEEP, DELETE, UPDATE = Action.KEEP, Action.DELETE, Action.UPDATE
 
 
 @dataclass(slots=True)
 class Decision:
     backtest: Backtest
-    action: str
+    action: Action
     reasons: tuple[str, ...]
     changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a decision may depend on besides the project's own rules: the reference time, and the
+    backtests declared anywhere in the manifest (id -> the project that declares it)."""
+
+    now: datetime
+    declared_anywhere: Mapping[str, str]
 
 
 _by_id = attrgetter("id")
 _by_created = attrgetter("created")
 
 
-def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime) -> list[Decision]:
+def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime, declared_anywhere: Mapping[str, str] | None = None) -> list[Decision]:
     """One decision per backtest, in newest-first order whatever the input order."""
+    context = Context(now, declared_anywhere or {})
     declared = {d.id: d for d in spec.backtests}
     decided: dict[str, Decision] = {}
     candidates: list[Backtest] = []
     # The one total order: newest first, ties by id (two stable C-level sorts).
     ordered = sorted(sorted(backtests, key=_by_id), key=_by_created, reverse=True)
-    rules = active_rules(spec)
+    rules = active_rules(spec, context)
     for backtest in ordered:
-        for rule in rules:  # steps 1-6: the first rule that applies wins
-            decision = rule(spec, declared, backtest, now)
+        for rule in rules:  # the first rule that applies wins
+            decision = rule(spec, declared, backtest, context)
             if decision is not None:
                 decided[backtest.id] = decision
                 break
@@ -71,12 +73,12 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime) -> l
     return [decided[b.id] for b in ordered]
 
 
-# --- steps 1-5: the first rule that applies wins --------------------------------------
+# --- the first rule that applies wins ---------------------------------------------------
 
-Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Backtest, datetime], "Decision | None"]
+Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Backtest, Context], "Decision | None"]
 
 
-def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
     status = b.status
     if status in IN_PROGRESS:
         return Decision(b, KEEP, ("in-progress",))
@@ -85,41 +87,47 @@ def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Ba
     return None
 
 
-def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
     target = declared.get(b.id)
-    if target is None:
-        return None
-    changes = declared_changes(target, b)
-    return Decision(b, UPDATE if changes else KEEP, ("declared",), changes)
+    if target is not None:
+        changes = declared_changes(target, b)
+        return Decision(b, UPDATE if changes else KEEP, ("declared",), changes)
+    elsewhere = context.declared_anywhere.get(b.id)
+    if elsewhere is not None:  # declared under another project: never deleted, left as it is here
+        return Decision(b, KEEP, (f"declared in project {elsewhere}",))
+    return None
 
 
-def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
+def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
     if not b.tags:
         return None
-    hits = [tag for tag in spec.protecting_tags if tag in b.tags]
+    live = b.tag_set
+    hits = [tag for tag in spec.protecting_tags if tag in live]
     return Decision(b, KEEP, (f"protect_tags: {', '.join(hits)}",)) if hits else None
 
 
-def _protect(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
-    index = first_match(spec.protect, b, now)
+def _protect(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
+    index = first_match(spec.protect, b, context.now)
     return Decision(b, KEEP, (f"protect[{index}]: {spec.protect[index].text}",)) if index is not None else None
 
 
-def _future(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
-    return Decision(b, KEEP, ("future",)) if b.created > now else None
+def _future(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
+    return Decision(b, KEEP, ("future",)) if b.created > context.now else None
 
 
-def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, now: datetime) -> Decision | None:
-    index = first_match(spec.delete, b, now)
+def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
+    index = first_match(spec.delete, b, context.now)
     return Decision(b, DELETE, (f"delete[{index}]: {spec.delete[index].text}",)) if index is not None else None
 
 
 RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect, _future, _delete)
+#: The rules that keep a backtest whatever else the manifest says; apply re-checks them before every delete.
+PROTECTING_RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect)
 
 
-def active_rules(spec: ProjectSpec) -> tuple[Rule, ...]:
+def active_rules(spec: ProjectSpec, context: Context) -> tuple[Rule, ...]:
     """The rules that can apply to this project (an empty selector list never matches)."""
-    idle = {_declared: not spec.backtests, _protect: not spec.protect, _delete: not spec.delete}
+    idle = {_declared: not spec.backtests and not context.declared_anywhere, _protect: not spec.protect, _delete: not spec.delete}
     return tuple(rule for rule in RULES if not idle.get(rule, False))
 
 
@@ -129,12 +137,35 @@ def declared_changes(target: DeclaredBacktest, live: Backtest) -> tuple[Change, 
         changes.append(Change("name", live.name, target.name))
     if target.note is not None and target.note != (live.note or ""):
         changes.append(Change("note", live.note or "", target.note))
-    if target.tags is not None and sorted(set(target.tags)) != sorted(set(live.tags)):
+    if target.tags is not None and tag_keys(target.tags) != live.tag_set:
         changes.append(Change("tags", list(live.tags), list(target.tags)))
     return tuple(changes)
 
 
-# --- step 6: keep policies (a table of small functions, one per kind) ----------------------
+def kept_now(spec: ProjectSpec, backtest: Backtest, now: datetime, declared_anywhere: Mapping[str, str]) -> str | None:
+    """Why this backtest must not be deleted now, or None: the rule half of the last check before a delete.
+
+    The decision order replayed on one backtest as it is just before the call, as far
+    as it does not depend on the other backtests: in progress, declared anywhere,
+    protect tags and `protect` keep it; a `delete` rule that still matches lets it go;
+    otherwise a keep `match` keeps it. (Counting policies rank the whole project and
+    were settled by the reviewed plan.)
+    """
+    context = Context(now, declared_anywhere)
+    declared = {d.id: d for d in spec.backtests}
+    for rule in PROTECTING_RULES:
+        decision = rule(spec, declared, backtest, context)
+        if decision is not None:
+            return "; ".join(decision.reasons)
+    if first_match(spec.delete, backtest, now) is not None:
+        return None
+    for index, policy in enumerate(spec.keep):
+        if policy.kind == "match" and any(matches(selector, backtest, now) for selector in policy.match):
+            return f"keep[{index}]: {policy.text}"
+    return None
+
+
+# --- keep policies (a table of small functions, one per kind) ----------------------
 
 Reasons = dict[str, list[str]]
 Bucket = Callable[[Backtest, int], Hashable]

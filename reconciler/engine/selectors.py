@@ -15,7 +15,7 @@ def matches(selector: Selector, backtest: Backtest, now: datetime) -> bool:
         return False
     if selector.name_regex is not None and not selector.name_regex.search(backtest.name):
         return False
-    if selector.tags and (not backtest.tags or selector.tag_set.isdisjoint(backtest.tags)):
+    if selector.tags and (not backtest.tags or selector.tag_set.isdisjoint(backtest.tag_set)):
         return False
     if selector.statuses and backtest.status not in selector.statuses:
         return False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -20,12 +19,16 @@ import yaml
 
 from reconciler.errors import ReconcilerError
 from reconciler.manifest import schema as manifest_schema
-from reconciler.manifest.model import Comparison, DeclaredBacktest, KeepPolicy, Manifest, ProjectSpec, Selector
+from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
+from reconciler.manifest.model import DeclaredBacktest, Manifest, ProjectSpec
+from reconciler.manifest.regex import compile_linear
 from reconciler.timeutil import parse_duration
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPANDED_BYTES = 16 * 1024 * 1024
-_NODE_OVERHEAD = 16  # bytes counted per node, so a bomb of empty strings is caught too
+# Bytes counted per node besides its text: every node takes at least one byte of source (a separator),
+# so a document without aliases never counts more than its own size, and a bomb of empty strings still counts.
+_NODE_OVERHEAD = 1
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Path_ = tuple[Any, ...]
 
@@ -63,17 +66,20 @@ def format_path(path: Iterable[Any]) -> str:
     return text
 
 
-def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
-    files, problems = [], []
+def expand_paths(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Each manifest file with the name the digest uses: its name inside the directory given, or its
+    file name, so `manifests/`, `./manifests` and an absolute path give the same digest."""
+    files: list[tuple[Path, str]] = []
+    problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
             if not found:
                 problems.append(Problem(str(path), 0, "", "directory has no *.yaml or *.yml files"))
-            files.extend(found)
+            files.extend((p, p.name) for p in found)
         elif path.is_file():
-            files.append(path)
+            files.append((path, path.name))
         else:
             problems.append(Problem(str(path), 0, "", "no such file or directory"))
     if not paths:
@@ -86,13 +92,13 @@ def load_manifest(paths: Sequence[str | Path]) -> Manifest:
     files, problems = expand_paths(paths)
     documents: list[tuple[str, dict[str, Any], dict[Path_, int]]] = []
     digest = hashlib.sha256()
-    for path in files:
+    for path, digest_name in files:
         name = str(path)
         raw, file_problems = _read(path)
         problems.extend(file_problems)
         if raw is None:
             continue
-        digest.update(name.encode() + b"\0" + raw + b"\0")
+        digest.update(digest_name.encode() + b"\0" + raw + b"\0")
         data, lines, file_problems = parse_yaml(raw, name)
         problems.extend(file_problems)
         if data is None:
@@ -104,20 +110,20 @@ def load_manifest(paths: Sequence[str | Path]) -> Manifest:
     if problems:
         raise ManifestError(problems)
     projects = tuple(spec for name, data, lines in documents for spec in _build_projects(data, lines, name))
-    return Manifest(projects=projects, files=tuple(str(f) for f in files), digest="sha256:" + digest.hexdigest())
+    return Manifest(projects=projects, files=tuple(str(f) for f, _ in files), digest="sha256:" + digest.hexdigest())
 
 
 def _read(path: Path) -> tuple[bytes | None, list[Problem]]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            return None, [Problem(str(path), 0, "", f"file is {size} bytes; manifests are limited to 16 MiB")]
+            return None, [Problem(str(path), 0, "", f"file is {size:,} bytes; manifests are limited to 16 MiB ({MAX_FILE_BYTES:,} bytes)")]
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return None, [Problem(str(path), 0, "", f"cannot read: {exc.strerror or exc}")]
     if len(raw) > MAX_FILE_BYTES:
-        return None, [Problem(str(path), 0, "", "manifests are limited to 16 MiB")]
+        return None, [Problem(str(path), 0, "", f"file is larger than 16 MiB ({MAX_FILE_BYTES:,} bytes), the limit for manifests")]
     return raw, []
 
 
@@ -141,7 +147,8 @@ def parse_yaml(raw: bytes, name: str) -> tuple[dict[str, Any] | None, dict[Path_
         loader.dispose()
     if node is None:
         return None, {}, [Problem(name, 1, "", "the file is empty; a manifest needs at least 'version: 1' and 'projects'")]
-    if _expanded_size(node, {}) > MAX_EXPANDED_BYTES:
+    memo: dict[int, int] = {}
+    if _expanded_size(node, memo) > MAX_EXPANDED_BYTES:
         return None, {}, [Problem(name, node.start_mark.line + 1, "", "YAML aliases expand this document beyond 16 MiB; refused")]
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
@@ -276,12 +283,18 @@ def _describe(value: Any) -> str:
 def _semantic_problems(data: dict[str, Any], lines: dict[Path_, int], name: str) -> list[Problem]:
     """What the schema cannot say: regexes that do not compile, impossible windows."""
     problems = []
+    for path, key, value in _durations(data):
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            where = (*path, key)
+            problems.append(Problem(name, _line(lines, where), format_path(where), str(exc)))
     for path, selector in _selectors(data):
         regex = selector.get("name_regex")
         if isinstance(regex, str):
             try:
-                re.compile(regex)
-            except re.error as exc:
+                compile_linear(regex)
+            except ValueError as exc:
                 where = (*path, "name_regex")
                 problems.append(Problem(name, _line(lines, where), format_path(where), f"invalid regular expression: {exc}"))
         older, newer = selector.get("older_than"), selector.get("newer_than")
@@ -293,14 +306,30 @@ def _semantic_problems(data: dict[str, Any], lines: dict[Path_, int], name: str)
     return problems
 
 
-def _selectors(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
+def _durations(data: dict[str, Any]) -> Iterable[tuple[Path_, str, str]]:
+    """Every duration string (the schema's pattern cannot refuse a trailing newline or an overflow)."""
+    for path, selector in _selectors(data):
+        for key in ("older_than", "newer_than"):
+            if isinstance(selector.get(key), str):
+                yield path, key, selector[key]
+    for base, scope in _scopes(data):
+        keep = scope.get("keep")
+        if isinstance(keep, list):
+            for i, policy in enumerate(keep):
+                if isinstance(policy, dict) and isinstance(policy.get("within"), str):
+                    yield (*base, "keep", i), "within", policy["within"]
+
+
+def _scopes(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
     scopes: list[tuple[Path_, Any]] = [(("defaults",), data.get("defaults"))]
     projects = data.get("projects")
     if isinstance(projects, list):
         scopes += [(("projects", i), p) for i, p in enumerate(projects)]
-    for base, scope in scopes:
-        if not isinstance(scope, dict):
-            continue
+    return [(base, scope) for base, scope in scopes if isinstance(scope, dict)]
+
+
+def _selectors(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
+    for base, scope in _scopes(data):
         for key in ("protect", "delete"):
             items = scope.get(key)
             if isinstance(items, list):
@@ -354,68 +383,14 @@ def _cross_file_problems(documents: list[tuple[str, dict[str, Any], dict[Path_, 
 # --- records ---------------------------------------------------------------------------
 
 
-_DEFAULTS: dict[str, Any] = {"prune": False, "protect_tags": ["protected"], "allow_empty": False, "protect": [], "delete": [], "keep": []}
-
-
 def _build_projects(data: dict[str, Any], lines: dict[Path_, int], name: str) -> list[ProjectSpec]:
-    defaults = {**_DEFAULTS, **(data.get("defaults") or {})}
+    defaults = {**DEFAULT_RULES, **(data.get("defaults") or {})}
     specs = []
     for i, project in enumerate(data["projects"]):
         merged = {**defaults, **project}
-        specs.append(ProjectSpec(
-            id=project.get("id"),
-            name=project.get("name"),
-            prune=merged["prune"],
-            protect_tags=tuple(merged["protect_tags"]),
-            allow_empty=merged["allow_empty"],
-            backtests=tuple(DeclaredBacktest(id=d["id"], name=d.get("name"), note=d.get("note"),
-                                             tags=tuple(d["tags"]) if "tags" in d else None, line=_line(lines, ("projects", i, "backtests", j)))
-                            for j, d in enumerate(project.get("backtests") or [])),
-            protect=tuple(build_selector(s) for s in merged["protect"]),
-            delete=tuple(build_selector(s) for s in merged["delete"]),
-            keep=tuple(_build_keep(k) for k in merged["keep"]),
-            source=f"{name}:{_line(lines, ('projects', i))}",
-        ))
+        declared = tuple(DeclaredBacktest(id=d["id"], name=d.get("name"), note=d.get("note"),
+                                          tags=tuple(d["tags"]) if "tags" in d else None, line=_line(lines, ("projects", i, "backtests", j)))
+                         for j, d in enumerate(project.get("backtests") or []))
+        specs.append(build_project({key: merged[key] for key in RULE_KEYS}, id=project.get("id"), name=project.get("name"),
+                                   backtests=declared, source=f"{name}:{_line(lines, ('projects', i))}"))
     return specs
-
-
-def build_selector(raw: dict[str, Any]) -> Selector:
-    names = raw.get("name")
-    statuses = raw.get("status")
-    return Selector(
-        names=tuple([names] if isinstance(names, str) else names or ()),
-        name_regex=re.compile(raw["name_regex"]) if "name_regex" in raw else None,
-        tags=tuple(raw.get("tags") or ()),
-        statuses=tuple([statuses] if isinstance(statuses, str) else statuses or ()),
-        older_than=parse_duration(raw["older_than"]) if "older_than" in raw else None,
-        newer_than=parse_duration(raw["newer_than"]) if "newer_than" in raw else None,
-        optimization=raw.get("optimization"),
-        stats=tuple((key, Comparison.parse(text)) for key, text in (raw.get("stats") or {}).items()),
-        text=_selector_text(raw),
-    )
-
-
-def _selector_text(raw: dict[str, Any]) -> str:
-    parts = []
-    for key, value in raw.items():
-        if isinstance(value, list):
-            value = ", ".join(map(str, value))
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, bool):
-            value = str(value).lower()
-        parts.append(f"{key} {value}")
-    return "; ".join(parts)
-
-
-def _build_keep(raw: dict[str, Any]) -> KeepPolicy:
-    ((kind, value),) = raw.items()
-    if kind == "within":
-        return KeepPolicy(kind, within=parse_duration(value), text=f"within {value}")
-    if kind == "best":
-        order = value.get("order", "desc")
-        return KeepPolicy(kind, count=value["count"], by=value["by"], order=order, text=f"best {value['by']}{' asc' if order == 'asc' else ''}")
-    if kind == "match":
-        selectors = value if isinstance(value, list) else [value]
-        return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors), text="match " + " | ".join(_selector_text(s) for s in selectors))
-    return KeepPolicy(kind, count=value, text=kind)

@@ -7,11 +7,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from reconciler.models import PROTECTED_TAG
+from reconciler.models import PROTECTED_TAG, tag_key, tag_keys
 
-COMPARISON = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
+if TYPE_CHECKING:
+    from reconciler.manifest.regex import Pattern
+
+COMPARISON = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*")  # fullmatch
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }
@@ -24,7 +27,7 @@ class Comparison:
 
     @classmethod
     def parse(cls, text: str) -> "Comparison":
-        match = COMPARISON.match(text)
+        match = COMPARISON.fullmatch(text)
         if not match:
             raise ValueError(f'not a comparison: {text!r} (use an operator and a number, such as "< 0.5" or ">= 10")')
         return cls(match.group(1), float(match.group(2)))
@@ -41,7 +44,7 @@ class Selector:
     """Every field given must hold. Empty tuples and None mean "not constrained"."""
 
     names: tuple[str, ...] = ()
-    name_regex: re.Pattern[str] | None = None
+    name_regex: "Pattern | None" = None  # RE2: linear time
     tags: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     older_than: timedelta | None = None
@@ -52,7 +55,7 @@ class Selector:
 
     @cached_property
     def tag_set(self) -> frozenset[str]:
-        return frozenset(self.tags)
+        return tag_keys(self.tags)
 
     @property
     def reads_statistics(self) -> bool:
@@ -95,6 +98,7 @@ class ProjectSpec:
     delete: tuple[Selector, ...] = ()
     keep: tuple[KeepPolicy, ...] = ()
     source: str = ""  # file:line where the project is declared
+    rules: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the rule keys as the manifest wrote them (defaults merged)
 
     @property
     def label(self) -> str:
@@ -102,8 +106,8 @@ class ProjectSpec:
 
     @cached_property  # read once per backtest by the engine
     def protecting_tags(self) -> tuple[str, ...]:
-        """protect_tags plus `protected`, which no manifest can switch off."""
-        return tuple(dict.fromkeys((*self.protect_tags, PROTECTED_TAG)))
+        """protect_tags plus `protected`, which no manifest can switch off, compared as tag keys."""
+        return tuple(dict.fromkeys(tag_key(tag) for tag in (*self.protect_tags, PROTECTED_TAG)))
 
     @property
     def reads_statistics(self) -> bool:
@@ -119,4 +123,8 @@ class Manifest:
     projects: tuple[ProjectSpec, ...]
     files: tuple[str, ...] = ()
     digest: str = ""
-    warnings: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def declared_anywhere(self) -> dict[str, str]:
+        """Every declared backtest id -> the project that declares it: never deleted, whichever project it lives in."""
+        return {d.id: spec.label for spec in self.projects for d in spec.backtests}

@@ -1,9 +1,11 @@
-"""The plan value and its file format (``format_version`` 1).
+"""The plan value and its file format (``format_version`` 2).
 
 The JSON document is what ``plan --format json`` prints and ``plan --out`` saves:
 per project every decision with its reasons, the before/after of each action and,
 for every backtest an action touches, the fields that action depends on
-(``observed``) so that apply can refuse a stale plan. Nothing secret is in it.
+(``observed``) so that apply can refuse a stale plan. Like a Terraform plan, it also
+carries what apply needs to re-check every delete without the manifest: each
+project's rules and every backtest the whole manifest declares. Nothing secret is in it.
 """
 
 from __future__ import annotations
@@ -11,29 +13,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from reconciler import __version__
 from reconciler.errors import ReconcilerError
-from reconciler.models import is_backtest_id
+from reconciler.manifest.build import RULE_KEYS, build_project
+from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
+from reconciler.models import MANAGED_FIELDS, Action, Change, is_backtest_id
 from reconciler.timeutil import format_iso, parse_datetime
 
-FORMAT_VERSION = 1
-KEEP, UPDATE, DELETE = "keep", "update", "delete"
+FORMAT_VERSION = 2
+KEEP, UPDATE, DELETE = Action.KEEP, Action.UPDATE, Action.DELETE
+MAX_PLAN_BYTES = 1024 * 1024 * 1024
 
 
 class PlanFileError(ReconcilerError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    field: str
-    before: Any
-    after: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "before": self.before, "after": self.after}
 
 
 @dataclass(slots=True)
@@ -45,14 +42,14 @@ class Entry:
     created: datetime  # formatted only when serialised: formatting 100k datetimes dominates planning
     status: str
     tags: tuple[str, ...]
-    action: str
+    action: Action
     reasons: tuple[str, ...]
-    changes: tuple[FieldChange, ...] = ()
+    changes: tuple[Change, ...] = ()
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
-                                "tags": list(self.tags), "action": self.action, "reasons": list(self.reasons)}
+                                "tags": list(self.tags), "action": self.action.value, "reasons": list(self.reasons)}
         if self.changes:
             data["changes"] = [c.to_dict() for c in self.changes]
         if self.observed is not None:
@@ -61,14 +58,26 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Entry":
-        if data.get("action") not in (KEEP, UPDATE, DELETE) or not is_backtest_id(data.get("id")):
+        try:
+            action = Action(data.get("action"))
+        except ValueError:
+            action = None
+        if action is None or not is_backtest_id(data.get("id")):
             raise PlanFileError(f"entry {str(data.get('id'))[:40]!r} has an unknown action or an invalid backtest id")
-        if any(c.get("field") not in ("name", "note", "tags") for c in data.get("changes", [])):
+        if any(c.get("field") not in MANAGED_FIELDS for c in data.get("changes", [])):
             raise PlanFileError(f"entry {data['id']} changes a field apply does not manage")
-        return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tuple(data.get("tags", [])),
-                   action=data["action"], reasons=tuple(data.get("reasons", [])),
-                   changes=tuple(FieldChange(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
-                   observed=data.get("observed"))
+        if not isinstance(data["name"], str) or not isinstance(data["status"], str):
+            raise PlanFileError(f"entry {data['id']} has a name or status that is not a string")
+        tags = tuple(data.get("tags", []))
+        if not all(isinstance(tag, str) for tag in tags):
+            raise PlanFileError(f"entry {data['id']} has tags that are not strings")
+        observed = data.get("observed")
+        if observed is not None and not isinstance(observed, dict):
+            raise PlanFileError(f"entry {data['id']} has a damaged 'observed' record")
+        return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tags,
+                   action=action, reasons=tuple(str(r) for r in data.get("reasons", [])),
+                   changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
+                   observed=observed)
 
 
 @dataclass
@@ -76,13 +85,11 @@ class ProjectPlan:
     project_id: int
     name: str
     entries: list[Entry]
-    protect_tags: tuple[str, ...] = ("protected",)
-    declared: tuple[str, ...] = ()
-    allow_empty: bool = False
+    spec: ProjectSpec  # the project's rules, as planned: apply re-checks each delete against them
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def count(self, action: str) -> int:
+    def count(self, action: Action) -> int:
         return sum(1 for e in self.entries if e.action == action)
 
     @property
@@ -94,19 +101,32 @@ class ProjectPlan:
     def label(self) -> str:
         return f"{self.name} ({self.project_id})" if self.name else str(self.project_id)
 
+    @property
+    def allow_empty(self) -> bool:
+        return self.spec.allow_empty
+
     def summary(self) -> dict[str, int]:
         return {"update": self.count(UPDATE), "delete": self.count(DELETE), "unchanged": self.count(KEEP)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"project_id": self.project_id, "name": self.name, "summary": self.summary(), "protect_tags": list(self.protect_tags),
-                "declared": list(self.declared), "allow_empty": self.allow_empty, "warnings": self.warnings, "errors": self.errors,
-                "backtests": [e.to_dict() for e in self.entries]}
+        return {"project_id": self.project_id, "name": self.name, "summary": self.summary(),
+                "rules": {key: self.spec.rules[key] for key in RULE_KEYS}, "declared": [d.id for d in self.spec.backtests],
+                "warnings": self.warnings, "errors": self.errors, "backtests": [e.to_dict() for e in self.entries]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProjectPlan":
-        return cls(project_id=data["project_id"], name=data.get("name", ""), entries=[Entry.from_dict(e) for e in data["backtests"]],
-                   protect_tags=tuple(data.get("protect_tags", ["protected"])), declared=tuple(data.get("declared", [])), allow_empty=bool(data.get("allow_empty", False)),
-                   warnings=list(data.get("warnings", [])), errors=list(data.get("errors", [])))
+        project_id = data["project_id"]
+        if isinstance(project_id, bool) or not isinstance(project_id, int) or project_id <= 0:
+            raise PlanFileError(f"project id {str(project_id)[:40]!r} is not a positive integer")
+        rules = data["rules"]
+        if not isinstance(rules, dict) or set(rules) != set(RULE_KEYS):
+            raise PlanFileError(f"project {project_id} has damaged rules")
+        declared = data.get("declared", [])
+        if not isinstance(declared, list) or not all(is_backtest_id(i) for i in declared):
+            raise PlanFileError(f"project {project_id} has damaged declared ids")
+        spec = build_project(rules, id=project_id, name=None, backtests=tuple(DeclaredBacktest(id=i) for i in declared))
+        return cls(project_id=project_id, name=str(data.get("name", "")), entries=[Entry.from_dict(e) for e in data["backtests"]], spec=spec,
+                   warnings=[str(w) for w in data.get("warnings", [])], errors=[str(e) for e in data.get("errors", [])])
 
 
 @dataclass
@@ -115,8 +135,10 @@ class Plan:
     manifest_digest: str
     api_url: str
     projects: list[ProjectPlan]
+    declared_anywhere: dict[str, str] = field(default_factory=dict)  # every id the manifest declares -> its project
     created_at: str = ""
     state: dict[str, Any] | None = None  # set when planned against a recorded state file
+    tool_version: str = __version__
     format_version: int = FORMAT_VERSION
 
     def totals(self) -> dict[str, int]:
@@ -125,6 +147,10 @@ class Plan:
             for key, value in project.summary().items():
                 totals[key] += value
         return totals
+
+    @cached_property
+    def now(self) -> datetime:
+        return parse_datetime(self.reference_time)
 
     @property
     def has_changes(self) -> bool:
@@ -139,11 +165,12 @@ class Plan:
         return [f"{p.label}: {w}" for p in self.projects for w in p.warnings]
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"format_version": self.format_version, "created_at": self.created_at, "reference_time": self.reference_time,
-                                "manifest_digest": self.manifest_digest, "api_url": self.api_url}
+        data: dict[str, Any] = {"format_version": self.format_version, "tool_version": self.tool_version, "created_at": self.created_at,
+                                "reference_time": self.reference_time, "manifest_digest": self.manifest_digest, "api_url": self.api_url}
         if self.state is not None:
             data["state"] = self.state
         data["summary"] = self.totals()
+        data["declared_anywhere"] = self.declared_anywhere
         data["projects"] = [p.to_dict() for p in self.projects]
         return data
 
@@ -154,28 +181,45 @@ class Plan:
     def from_dict(cls, data: Any) -> "Plan":
         if not isinstance(data, dict) or "format_version" not in data:
             raise PlanFileError("not a plan file (no format_version)")
-        if data["format_version"] != FORMAT_VERSION:
-            raise PlanFileError(f"plan format_version {data['format_version']!r} is not supported (this reconciler reads {FORMAT_VERSION}); re-run plan")
+        version = data["format_version"]
+        if version != FORMAT_VERSION:
+            newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+            hint = "it was made by a newer reconciler (" + str(data.get("tool_version", "unknown version"))[:40] + "): upgrade" if newer else "re-run plan"
+            raise PlanFileError(f"plan format_version {str(version)[:20]} is not supported (this reconciler {__version__} reads {FORMAT_VERSION}); {hint}")
         try:
-            return cls(reference_time=data["reference_time"], manifest_digest=data["manifest_digest"], api_url=data["api_url"],
-                       projects=[ProjectPlan.from_dict(p) for p in data["projects"]], created_at=data.get("created_at", ""),
-                       state=data.get("state"))
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise PlanFileError(f"plan file is damaged ({type(exc).__name__}: {exc}); re-run plan") from None
+            declared = data.get("declared_anywhere", {})
+            if not isinstance(declared, dict) or not all(is_backtest_id(k) and isinstance(v, str) for k, v in declared.items()):
+                raise PlanFileError("damaged declared_anywhere")
+            return cls(reference_time=data["reference_time"], manifest_digest=str(data["manifest_digest"]), api_url=str(data["api_url"]),
+                       projects=[ProjectPlan.from_dict(p) for p in data["projects"]], declared_anywhere=dict(declared),
+                       created_at=str(data.get("created_at", "")), state=data.get("state"), tool_version=str(data.get("tool_version", "")))
+        except PlanFileError as exc:
+            raise PlanFileError(f"plan file is damaged ({exc}); re-run plan") from None
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            raise PlanFileError(f"plan file is damaged ({type(exc).__name__}: {str(exc)[:200]}); re-run plan") from None
 
 
 def load_plan(path: str | Path) -> Plan:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:
         raise PlanFileError(f"cannot read plan {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanFileError(f"{path} is larger than {MAX_PLAN_BYTES // 2**20} MiB; not a plan file")
+    try:
+        data = json.loads(raw)
     except UnicodeDecodeError:
         raise PlanFileError(f"{path} is not a plan file (not UTF-8)") from None
-    try:
-        data = json.loads(text)
+    except RecursionError:
+        raise PlanFileError(f"{path} is not a plan file (nested too deeply)") from None
     except ValueError:
         raise PlanFileError(f"{path} is not a plan file (not JSON)") from None
     try:
-        return Plan.from_dict(data)
+        plan = Plan.from_dict(data)
+        plan.now  # noqa: B018 - a reference time that does not parse is a damaged plan, found now rather than at the first delete
+        return plan
     except PlanFileError as exc:
         raise PlanFileError(f"{path}: {exc}") from None
+    except ValueError:
+        raise PlanFileError(f"{path}: plan file is damaged (reference_time is not a timestamp); re-run plan") from None

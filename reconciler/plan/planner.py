@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
-from reconciler.engine.retention import DELETE, KEEP, Decision, decide
-from reconciler.manifest.model import ProjectSpec
-from reconciler.models import Backtest
-from reconciler.plan.model import Entry, FieldChange, Plan, ProjectPlan
+from reconciler.engine.guards import DELETE_ALL_MESSAGE, EMPTY_MESSAGE, can_only_delete_all, leaves_nothing_completed
+from reconciler.engine.retention import Decision, decide
+from reconciler.models import Action
+from reconciler.plan.model import Entry, Plan, ProjectPlan
+from reconciler.projects import ProjectState
 from reconciler.timeutil import format_iso, utcnow
 
 
-@dataclass
-class ProjectState:
-    """One manifest project resolved to its live id, with the backtests planning needs."""
-
-    spec: ProjectSpec
-    project_id: int
-    name: str
-    backtests: list[Backtest]
-
-
-def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest: str, api_url: str, strict: bool = False,
-               state_source: dict | None = None) -> Plan:
+def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest: str, api_url: str, declared_anywhere: Mapping[str, str] | None = None,
+               strict: bool = False, state_source: dict | None = None) -> Plan:
+    """declared_anywhere: every backtest the whole manifest declares (id -> project), not only the planned projects'."""
+    declared = dict(declared_anywhere) if declared_anywhere is not None else {d.id: s.spec.label for s in states for d in s.spec.backtests}
+    where_live = {b.id: state for state in states for b in state.backtests if b.id in declared}
     with gc_paused():
-        projects = [plan_project(state, now, strict) for state in states]
+        projects = [plan_project(state, now, declared, where_live, strict) for state in states]
     return Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
-                created_at=format_iso(utcnow()), state=state_source)
+                declared_anywhere=declared, created_at=format_iso(utcnow()), state=state_source)
 
 
 @contextmanager
@@ -45,20 +38,30 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def plan_project(state: ProjectState, now: datetime, strict: bool = False) -> ProjectPlan:
+def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[str, str] | None = None,
+                 where_live: Mapping[str, ProjectState] | None = None, strict: bool = False) -> ProjectPlan:
     spec = state.spec
-    decisions = decide(spec, state.backtests, now)
+    decisions = decide(spec, state.backtests, now, declared_anywhere)
     managed_notes = spec.managed_notes
     entries = [_entry(d, managed_notes) for d in decisions]
-    project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, protect_tags=spec.protecting_tags,
-                          declared=tuple(d.id for d in spec.backtests), allow_empty=spec.allow_empty)
+    project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, spec=spec)
     live_ids = {b.id for b in state.backtests}
     for declared in spec.backtests:
-        if declared.id not in live_ids:
+        if declared.id in live_ids:
+            continue
+        home = (where_live or {}).get(declared.id)
+        if home is not None:
+            where = f"{home.name} ({home.project_id})" if home.name else str(home.project_id)
+            project.warnings.append(f"declared backtest {declared.id} lives in project {where}, "
+                                    "not in this one: it is kept there and not reconciled; move the declaration to that project")
+        else:
             project.warnings.append(f"declared backtest {declared.id} does not exist in this project (apply cannot create it)")
-    deletes = project.count(DELETE)
-    if deletes and deletes == len(entries) and not spec.allow_empty:
-        project.errors.append(f"this plan would delete every one of its {deletes} backtests; set allow_empty: true on the project if that is intended")
+    deleting = {e.id for e in entries if e.action == Action.DELETE}
+    if not spec.allow_empty:
+        if can_only_delete_all(spec):
+            project.errors.append(DELETE_ALL_MESSAGE)
+        elif leaves_nothing_completed(entries, deleting):
+            project.errors.append(EMPTY_MESSAGE.format(deletes=len(deleting)))
     if strict:
         project.errors.extend(f"{w} (--strict)" for w in project.warnings)
         project.warnings = []
@@ -68,10 +71,8 @@ def plan_project(state: ProjectState, now: datetime, strict: bool = False) -> Pr
 def _entry(decision: Decision, managed_notes: frozenset[str]) -> Entry:
     b = decision.backtest
     observed = None
-    if decision.action != KEEP:
+    if decision.action != Action.KEEP:
         observed = {"name": b.name, "tags": list(b.tags), "status": b.status}
         if b.id in managed_notes:
             observed["note"] = b.note or ""
-    changes = tuple(FieldChange(c.field, c.before, c.after) for c in decision.changes) if decision.changes else ()
-    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, changes, observed)
-
+    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed)

@@ -1,0 +1,84 @@
+"""The result of one apply, as a value, with a human and a JSON renderer (like the plan's views)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply.executor import Execution, TaskResult
+from reconciler.apply.preflight import Preflight
+from reconciler.models import Action, Outcome
+from reconciler.plan.model import Plan
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
+RESULT_FORMAT_VERSION = 1
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    preflight: Preflight
+    execution: Execution
+    journal: Path
+    archive_dir: Path | None
+
+    @property
+    def results(self) -> list[TaskResult]:
+        """Every planned action: what ran, and what preflight found already done."""
+        done_before = [TaskResult(pid, e.id, Action.DELETE, Outcome.ALREADY_GONE, calls=0) for pid, e in self.preflight.already_gone]
+        matching = [TaskResult(pid, e.id, e.action, Outcome.ALREADY_MATCHING, calls=0) for pid, e in self.preflight.already_match]
+        return self.execution.results + done_before + matching
+
+    def counts(self) -> dict[str, int]:
+        by_outcome = Counter(r.outcome for r in self.results)
+        counts = {outcome.value: by_outcome[outcome] for outcome in Outcome}
+        counts["archived"] = sum(1 for r in self.results if r.archive and r.outcome == Outcome.DELETED)
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        if self.execution.interrupted_by == "SIGTERM":
+            return EXIT_TERMINATED
+        if self.execution.interrupted_by:
+            return EXIT_INTERRUPTED
+        unfinished = (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.NOT_STARTED)
+        return EXIT_FAILED if self.execution.halted or any(r.outcome in unfinished for r in self.results) else EXIT_OK
+
+
+def render_text(result: ApplyResult) -> str:
+    c = result.counts()
+    execution = result.execution
+    head = "Apply interrupted" if execution.interrupted_by else ("Apply stopped" if execution.halted else "Apply complete")
+    lines = [f"{head}: {c['updated']:,} updated, {c['deleted']:,} deleted ({c['archived']:,} archived), {c['failed']:,} failed."]
+    if execution.halted:
+        lines.append(f"No new call was started after: {execution.halted}.")
+    if execution.interrupted_by:
+        lines.append(f"{execution.interrupted_by} received: no new call was started; the calls in flight finished and are journaled.")
+    if c["partly-updated"]:
+        lines.append(f"{c['partly-updated']:,} updates were partly applied (see below); run apply again to finish them.")
+    if c["not-started"]:
+        lines.append(f"{c['not-started']:,} actions were not started; run plan to see what remains, and apply again to finish.")
+    if c["skipped"]:
+        lines.append(f"{c['skipped']:,} deletes were skipped: the backtest changed since planning and is now kept (see below).")
+    if c["already-gone"]:
+        lines.append(f"{c['already-gone']:,} backtests were already gone.")
+    if c["already-matching"]:
+        lines.append(f"{c['already-matching']:,} updates already matched the live state (skipped).")
+    for r in result.results:
+        if r.outcome in (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.SKIPPED):
+            lines.append(f"  {r.outcome.value}: {r.action.value} {r.backtest_id} in project {r.project_id}: {r.error}")
+    where = f"Journal: {result.journal}" + (f"; archives under {result.archive_dir}/" if result.archive_dir else "; archiving was off (--no-archive)")
+    lines.append(where)
+    return "\n".join(lines)
+
+
+def render_json(result: ApplyResult) -> str:
+    document: dict[str, Any] = {
+        "format_version": RESULT_FORMAT_VERSION, "api_url": result.plan.api_url, "reference_time": result.plan.reference_time,
+        "manifest_digest": result.plan.manifest_digest, "interrupted_by": result.execution.interrupted_by, "halted": result.execution.halted,
+        "summary": result.counts(), "actions": [r.to_dict() for r in result.results],
+    }
+    return json.dumps(document, ensure_ascii=False)
