@@ -1,4 +1,4 @@
-"""Gather what planning needs from the API, and nothing more (DESIGN section 6).
+"""Gather what planning needs from the API, and nothing more (docs/design.md, "Layout": one list per project, one project list only for names, one read per managed note).
 
 One /backtests/list per project (statistics only when a rule reads them), one
 /projects/read only when a project is named by name, one /backtests/read per

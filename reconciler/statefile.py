@@ -1,4 +1,4 @@
-"""The recorded-state format (DESIGN section 5): sandbox seeds, snapshots and bug reports.
+"""The recorded-state format (docs/design.md, "The plan file" and the sandbox): sandbox seeds, snapshots and bug reports.
 
 ``{"projects": [{"projectId", "name", "backtests": [{"backtestId", "name", "note",
 "created", "status", "tags", "optimizationId", "statistics": {...}}]}]}``, keys as

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -47,19 +48,32 @@ def test_github_recipe_shape() -> None:
     assert {"pull_request", "push", "schedule"} <= set(triggers)
     assert workflow["env"]["QC_USER_ID"] == "${{ secrets.QC_USER_ID }}" and workflow["env"]["QC_API_TOKEN"] == "${{ secrets.QC_API_TOKEN }}"
     jobs = workflow["jobs"]
-    assert jobs["apply"]["concurrency"]["group"] and jobs["apply"]["concurrency"]["cancel-in-progress"] is False
-    upload = next(step for step in jobs["apply"]["steps"] if "upload-artifact" in step.get("uses", ""))
-    assert ".reconciler/archive/" in upload["with"]["path"] and ".reconciler/journal.jsonl" in upload["with"]["path"]
+    for name in ("apply", "retention"):
+        assert jobs[name]["concurrency"]["group"] == "backtest-reconciler-apply" and jobs[name]["concurrency"]["cancel-in-progress"] is False
+        upload = next(step for step in jobs[name]["steps"] if "upload-artifact" in step.get("uses", ""))
+        assert ".reconciler/archive/" in upload["with"]["path"] and ".reconciler/journal.jsonl" in upload["with"]["path"]
+    saved = next(step for step in jobs["plan"]["steps"] if "upload-artifact" in step.get("uses", ""))
+    assert saved["with"]["name"] == "reconciler-plan" and "plan.json" in saved["with"]["path"]
+    fetch = next(step for step in jobs["apply"]["steps"] if step.get("name", "").startswith("Fetch the plan reviewed"))
+    assert "gh run download" in fetch["run"] and "--name reconciler-plan" in fetch["run"]
     comment = next(step for step in jobs["plan"]["steps"] if "github-script" in step.get("uses", ""))
     assert "updateComment" in comment["with"]["script"] and "createComment" in comment["with"]["script"]
     assert re.findall(r"QC_API_TOKEN:.*", GITHUB.read_text()) == ["QC_API_TOKEN: ${{ secrets.QC_API_TOKEN }}"]
+    installs = [step["run"] for job in jobs.values() for step in job["steps"] if step.get("name") == "Install"]
+    assert installs and all(re.fullmatch(r"pip install qc-backtest-reconciler==\d+\.\d+\.\d+", run) for run in installs)  # pinned
 
 
 def test_gitlab_recipe_shape() -> None:
     pipeline = yaml.safe_load(GITLAB.read_text())
-    assert pipeline["apply"]["resource_group"] and ".reconciler/archive/" in pipeline["apply"]["artifacts"]["paths"]
-    assert any("schedule" in rule["if"] for rule in pipeline["drift"]["rules"])
+    assert pipeline["apply"]["resource_group"] == pipeline["retention"]["resource_group"]
+    assert ".reconciler/archive/" in pipeline["apply"]["artifacts"]["paths"] and "plan.json" in pipeline["plan"]["artifacts"]["paths"]
+    assert any("schedule" in rule["if"] for rule in pipeline["retention"]["rules"])
     assert "PUT" in "\n".join(pipeline["plan"]["script"])  # the note is updated in place
+    assert "artifacts/plan.json" in "\n".join(pipeline["apply"]["script"])  # the merge fetches the reviewed plan
+    assert re.search(r"qc-backtest-reconciler==\d+\.\d+\.\d+", "\n".join(pipeline["default"]["before_script"]))
+
+
+DECLARED = "7d63f27d70d66b724a6934243c559195"  # the demo manifest's "Baseline 2024", tagged paper by the merge
 
 
 @pytest.mark.parametrize("jobs_of, recipe", [(github_jobs, GITHUB), (gitlab_jobs, GITLAB)], ids=["github", "gitlab"])
@@ -68,33 +82,56 @@ def test_recipe_commands_against_the_sandbox(jobs_of, recipe: Path, demo_sandbox
     review = jobs["plan"] + jobs.get("validate", [])  # GitHub validates inside its plan job, GitLab in a job of its own
     validate = [line for line in review if " validate " in line]
     plan = [line for line in review if " plan " in line]
-    apply, drift = jobs["apply"], jobs["drift"]
-    assert validate and plan and apply and drift
+    merge, retention = jobs["apply"], jobs["retention"]
+    assert validate and plan and merge and retention
+    assert all("--plan plan.json manifests/" in line for line in merge)  # the reviewed plan, checked against the merged manifest
     recipe_env = yaml.safe_load(recipe.read_text()).get("env") or yaml.safe_load(recipe.read_text())["variables"]
     env = cli_env(demo_sandbox.url, MAX_DELETES=recipe_env["MAX_DELETES"])
+    raised = {**env, "MAX_DELETES": "5000"}
+    store, client = demo_sandbox.store, make_client(demo_sandbox)
     (tmp_path / "manifests").mkdir()
-    shutil.copy(EXAMPLE, tmp_path / "manifests" / "demo.yaml")
+    manifest = tmp_path / "manifests" / "demo.yaml"
+    shutil.copy(EXAMPLE, manifest)
 
-    # pull request: validate passes, plan with changes passes and writes the comment body
+    def all_ids() -> set[str]:
+        return {b.backtest_id for p in store.projects() for b in store.backtests(p.project_id)}
+
+    # pull request: validate passes, plan with changes passes, saves the plan and writes the comment body
     assert all(run_line(line, tmp_path, env) == 0 for line in validate)
     assert all(run_line(line, tmp_path, env) == 0 for line in plan)
     assert (tmp_path / "plan.md").read_text().startswith("### backtest-reconciler plan")
+    reviewed = json.loads((tmp_path / "plan.json").read_text())
+    reviewed_deletes = {b["id"] for p in reviewed["projects"] for b in p["backtests"] if b["action"] == "delete"}
     # ... a broken manifest fails both
     (tmp_path / "manifests" / "broken.yaml").write_text("version: 1\nprojects:\n  - id: 23456790\n    keep: [{daily: 0}]\n")
     assert all(run_line(line, tmp_path, env) == 1 for line in validate)
     assert all(run_line(line, tmp_path, env) != 0 for line in plan)
     (tmp_path / "manifests" / "broken.yaml").unlink()
 
-    # merge: the recipe's cap refuses the demo's first big clean-up; raised, apply passes and leaves records
-    assert all(run_line(line, tmp_path, env) == 1 for line in apply)
-    raised = {**env, "MAX_DELETES": "5000"}
-    assert all(run_line(line, tmp_path, raised) == 0 for line in apply)
+    # between review and merge, new backtests appear that a fresh plan would delete (delete: name scratch-*)
+    late = {client.create_backtest(23456789, f"scratch-after-review-{n}").id for n in range(3)}
+    before = all_ids()
+    # merge: a plan made from another manifest than the one merged is refused; nothing applied
+    manifest.write_text(manifest.read_text() + "\n# edited after the review\n")
+    assert all(run_line(line, tmp_path, raised) == 1 for line in merge)
+    assert all_ids() == before
+    shutil.copy(EXAMPLE, manifest)
+    # the recipe's cap refuses the demo's first big clean-up; raised, the reviewed plan is applied and nothing else
+    assert all(run_line(line, tmp_path, env) == 1 for line in merge)
+    assert all(run_line(line, tmp_path, raised) == 0 for line in merge)
+    assert before - all_ids() == reviewed_deletes and late <= all_ids()  # what was reviewed is what was deleted
     assert (tmp_path / ".reconciler" / "journal.jsonl").stat().st_size > 0 and any((tmp_path / ".reconciler" / "archive").rglob("*.json"))
 
-    # nightly: no drift passes; drift (a declared backtest renamed in the IDE) fails the job
-    assert all(run_line(line, tmp_path, env) == 0 for line in drift)
-    make_client(demo_sandbox).update_backtest(23456789, "7d63f27d70d66b724a6934243c559195", name="renamed in the IDE")
-    assert all(run_line(line, tmp_path, env) == 2 for line in drift)
+    # nightly: new backtests are normal; the reviewed rules apply to them under the cap, and the job passes
+    overnight = client.create_backtest(23456789, "Smooth Overnight Fox").id
+    assert all(run_line(line, tmp_path, env) == 0 for line in retention)
+    assert not late & all_ids() and overnight in all_ids()  # scratch-* deleted by the rule; the newest run kept (last: 10)
+    assert all(run_line(line, tmp_path, env) == 0 for line in retention)  # and again: nothing left, still green
+    # ... a declaration apply cannot fix (the paper-tagged baseline deleted by hand) fails the job, and nothing is applied
+    client.delete_backtest(23456789, DECLARED)
+    more = client.create_backtest(23456789, "scratch-next-night").id
+    assert all(run_line(line, tmp_path, env) == 1 for line in retention)
+    assert more in all_ids()
 
 
 def test_pre_commit_hook(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def resolve_credentials(
     environ: Mapping[str, str] | None = None,
     lean_file: Path | None = None,
 ) -> Credentials:
-    """QC_USER_ID/QC_API_TOKEN, else lean-cli's file, else the options (DESIGN section 3's order)."""
+    """QC_USER_ID/QC_API_TOKEN, else lean-cli's file, else the options (the order the README documents)."""
     env = os.environ if environ is None else environ
     if env.get("QC_USER_ID") and env.get("QC_API_TOKEN"):
         return _checked(env["QC_USER_ID"], env["QC_API_TOKEN"], "QC_USER_ID/QC_API_TOKEN")

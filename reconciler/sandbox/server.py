@@ -309,7 +309,7 @@ def _form(text: str) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # see NOTES: otherwise every keep-alive response waits ~40 ms
+    disable_nagle_algorithm = True  # Nagle + delayed ACK: without it every keep-alive response waits ~40 ms
     server_version = "qc-sandbox"
     sys_version = ""
     server: "_HTTPServer"
