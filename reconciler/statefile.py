@@ -8,6 +8,7 @@ the API names them. This module only reads, checks and writes that document.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ def load_state(path: str | Path) -> dict[str, Any]:
         else:
             data = json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise StateFileError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} ({str(exc).splitlines()[0]})") from None
+        raise StateFileError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} ({(str(exc).splitlines() or ['?'])[0][:200]})") from None
+    except RecursionError:
+        raise StateFileError(f"{path}: nested too deeply to be a state file") from None
     return normalize_state(data, str(path))
 
 
@@ -91,7 +94,8 @@ def _backtest(item: Any, where: str, seen: set[str]) -> dict[str, Any]:
     status = item.get("status", "Completed.")
     if not isinstance(status, str):
         raise StateFileError(f"{where}.status: must be a string")
-    tags = item.get("tags") or []
+    tags = item.get("tags")
+    tags = [] if tags is None else tags
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise StateFileError(f"{where}.tags: must be a list of strings")
     statistics = item.get("statistics") or {}
@@ -101,8 +105,8 @@ def _backtest(item: Any, where: str, seen: set[str]) -> dict[str, Any]:
     for key, value in statistics.items():
         if key not in STATISTICS:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise StateFileError(f"{where}.statistics.{key}: must be a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise StateFileError(f"{where}.statistics.{key}: must be a finite number")
         clean_stats[key] = value
     optimization_id = item.get("optimizationId") or ""
     note = item.get("note") or ""

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.api import parse
-from reconciler.api.client import QuantConnectClient, RetryPolicy, _retry_after, check_api_url
+from reconciler.api.client import QuantConnectClient, RetryPolicy, _retry_after
+from reconciler.api.urls import check_api_url
 from reconciler.api.credentials import Credentials, resolve_credentials
 from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
 from reconciler.errors import ConfigError
@@ -86,15 +87,12 @@ def test_retry_on_429_honours_retry_after(start_sandbox: Callable[..., SandboxSe
 
 
 def test_retry_after_forms() -> None:
-    class Response:
-        def __init__(self, value: str) -> None:
-            self.headers = {"Retry-After": value}
-
     now = time.time()
-    assert _retry_after(Response("7"), now) == 7.0  # type: ignore[arg-type]
+    assert _retry_after({"Retry-After": "7"}, now) == 7.0
     date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now + 30))
-    assert 25 <= _retry_after(Response(date), now) <= 31  # type: ignore[arg-type]
-    assert _retry_after(Response("soon"), now) is None  # type: ignore[arg-type]
+    assert 25 <= _retry_after({"Retry-After": date}, now) <= 31  # type: ignore[operator]
+    assert _retry_after({"Retry-After": "soon"}, now) is None
+    assert _retry_after({"Retry-After": "9" * 400}, now) is None  # not a number of seconds anyone means
 
 
 def test_retry_on_500(start_sandbox: Callable[..., SandboxServer], demo_db) -> None:
@@ -206,7 +204,9 @@ def test_parser_tolerates_real_service_shapes() -> None:
     assert backtest.status == "running" and backtest.raw_status == "Running: 45%"
     assert backtest.tags == () and backtest.statistics == {"sharpeRatio": 1.5, "trades": 12.0}
     assert backtest.created.tzinfo is not None and backtest.project_id == 5
-    assert parse.backtest_list({"success": True}, 5) == []
+    assert parse.backtest_list({"success": True, "backtests": []}, 5) == []
+    with pytest.raises(ResponseFormatError, match="carries no backtest list"):  # issue 9: it was read as an empty project
+        parse.backtest_list({"success": True}, 5)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +217,10 @@ def test_parser_tolerates_real_service_shapes() -> None:
         {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1"},
         {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "soon"},
         {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "2024-01-01 00:00:00", "tags": "protected"},
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1\n", "created": "2024-01-01 00:00:00"},  # `$` let this through
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": 1e300},
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": float("nan")},
+        {"backtestId": "26c7bb06b8487cff1c7b3c44652b30f1", "created": "99999-01-01 00:00:00"},
         "not an object",
     ],
 )
@@ -227,7 +231,8 @@ def test_parser_refuses_what_it_cannot_place(item: object) -> None:
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40),
-              st.sampled_from(["26c7bb06b8487cff1c7b3c44652b30f1", "2024-03-05 14:22:10", "Completed.", "Running: 4%", "Runtime Error"])),
+              st.sampled_from(["26c7bb06b8487cff1c7b3c44652b30f1", "26c7bb06b8487cff1c7b3c44652b30f1\n", "2024-03-05 14:22:10", "Completed.",
+                               "Running: 4%", "Runtime Error", 1e300, -1e300, 2**70, float("inf"), "99999-01-01", "1e300"])),
     lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(
         st.sampled_from(["backtestId", "name", "created", "status", "tags", "progress", "optimizationId", "sharpeRatio", "note",
                          "statistics", "projectId", "backtests", "backtest", "projects", "success", "x"]), children, max_size=6)),

@@ -6,17 +6,19 @@ import json
 import logging
 import random
 import time
+import zlib
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import requests
 import requests.auth
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from reconciler.api import parse
 from reconciler.api.credentials import Credentials
-from reconciler.api.urls import DEFAULT_API_URL, check_api_url
+from reconciler.api.urls import DEFAULT_API_URL, judge_api_url
 from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
 from reconciler.models import Backtest, Project
 
@@ -24,6 +26,10 @@ log = logging.getLogger("reconciler.api")
 
 _NOT_FOUND_HINTS = ("not found", "does not exist", "doesn't exist", "no backtest", "no project", "invalid project", "invalid backtest")
 _BODY_KEEP = 4000  # characters of a failed body kept in the exception
+#: A whole request, answer included, must finish within this many seconds (a body that trickles in still times out).
+DEFAULT_DEADLINE = 120.0
+#: The largest answer accepted, after decompression: a 20,000-backtest list with statistics is about 13 MiB.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,24 +56,32 @@ class QuantConnectClient:
         pool_size: int = 16,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.api_url = check_api_url(api_url)
+        target = judge_api_url(api_url)
+        self.api_url = target.url
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
-        self.timeout = (connect_timeout, read_timeout)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self._clock = clock
         self._sleep = sleep
         self._rng = random.Random()
         self._auth = _SignedAuth(credentials, clock)
         self.clock_offset: float | None = None  # server minus local time, from the last response's Date header
-        self.session = requests.Session()  # proxies and CA bundles from the environment still apply
+        self.session = requests.Session()
+        # Loopback (the sandbox) never goes through a proxy from the environment; https proxies and CA bundles still apply.
+        self.session.trust_env = not target.loopback
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update({"User-Agent": "qc-backtest-reconciler", "Accept": "application/json"})
+        self.session.headers.update({"User-Agent": "qc-backtest-reconciler", "Accept": "application/json", "Accept-Encoding": "gzip, deflate"})
 
     def close(self) -> None:
         self.session.close()
@@ -88,25 +102,44 @@ class QuantConnectClient:
         for attempt in range(self.retry.attempts):
             started = time.monotonic()
             try:
-                response = self.session.post(url, data=body, headers=_JSON, auth=self._auth, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem = f"{type(exc).__name__}"
+                answer = self._exchange(url, body)
+            except _Retryable as exc:
+                last_problem = str(exc)
                 log.debug("POST /%s attempt %d failed: %s", endpoint, attempt + 1, last_problem)
                 self._pause(attempt, None)
                 continue
-            except requests.RequestException as exc:
-                raise TransportError(f"/{endpoint}: {type(exc).__name__}", endpoint=endpoint) from None
             elapsed = (time.monotonic() - started) * 1000
-            log.debug("POST /%s -> %d in %.0f ms (attempt %d)", endpoint, response.status_code, elapsed, attempt + 1)
-            if response.status_code == 429 or response.status_code >= 500:
-                last_problem, last_body, last_status = f"HTTP {response.status_code}", response.text[:_BODY_KEEP], response.status_code
-                self._pause(attempt, _retry_after(response, self._clock()) if response.status_code == 429 else None)
+            log.debug("POST /%s -> %d in %.0f ms (attempt %d)", endpoint, answer.status, elapsed, attempt + 1)
+            if answer.status == 429 or answer.status >= 500:
+                last_problem, last_body, last_status = f"HTTP {answer.status}", answer.text[:_BODY_KEEP], answer.status
+                self._pause(attempt, _retry_after(answer.headers, self._clock()) if answer.status == 429 else None)
                 continue
-            return self._interpret(endpoint, response)
+            return self._interpret(endpoint, answer)
         raise TransportError(
             f"/{endpoint} failed after {self.retry.attempts} attempts (last: {last_problem}) at {self.api_url}; check the network or the API URL and try again",
             endpoint=endpoint, status=last_status, body=last_body,
         )
+
+    def _exchange(self, url: str, body: str) -> "_Answer":
+        """One request and its whole answer, within the total deadline and the size cap (after decompression)."""
+        started = time.monotonic()
+        read_timeout = min(self.read_timeout, self.deadline)
+        try:
+            response = self.session.post(url, data=body, headers=_JSON, auth=self._auth, timeout=(self.connect_timeout, read_timeout),
+                                         allow_redirects=False, stream=True)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Retryable(type(exc).__name__) from None
+        except requests.RequestException as exc:
+            raise TransportError(f"{url.rsplit('/api/v2/', 1)[-1]}: {type(exc).__name__}") from None
+        try:
+            if 300 <= response.status_code < 400:
+                location = str(response.headers.get("Location", ""))[:200]
+                raise APIError(f"{url[len(self.api_url):]} answered a redirect (HTTP {response.status_code} to {location!r}); the API never redirects, "
+                               "and redirects are not followed: check the API URL", status=response.status_code)
+            data = _read_body(response, started + self.deadline, self.max_response_bytes)
+            return _Answer(response.status_code, response.headers, data)
+        finally:
+            response.close()
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         if attempt + 1 >= self.retry.attempts:
@@ -116,30 +149,28 @@ class QuantConnectClient:
             delay = max(delay, min(retry_after, self.retry.max_retry_after))
         self._sleep(delay)
 
-    def _interpret(self, endpoint: str, response: requests.Response) -> dict[str, Any]:
-        self.clock_offset = clock_offset(response, self._clock())
-        text = response.text[:_BODY_KEEP]
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+    def _interpret(self, endpoint: str, answer: "_Answer") -> dict[str, Any]:
+        self.clock_offset = clock_offset(answer.headers, self._clock())
+        text = answer.text[:_BODY_KEEP]
+        data = answer.json()
         errors = _errors(data)
-        if response.status_code == 401 or any("hash doesn't match" in e.lower() or "hash does not match" in e.lower() for e in errors):
-            raise AuthenticationError(self._auth_message(errors, response), endpoint=endpoint, errors=errors, status=response.status_code, body=text)
-        if response.status_code >= 400:
-            raise APIError(f"/{endpoint} answered HTTP {response.status_code}: {_summary(errors, text)}", endpoint=endpoint, errors=errors, status=response.status_code, body=text)
+        if answer.status == 401 or any("hash doesn't match" in e.lower() or "hash does not match" in e.lower() for e in errors or ()):
+            raise AuthenticationError(self._auth_message(errors or [], answer), endpoint=endpoint, errors=errors or [], status=answer.status, body=text)
+        if answer.status >= 400:
+            raise APIError(f"/{endpoint} answered HTTP {answer.status}: {_summary(errors, text)}", endpoint=endpoint, errors=errors or [], status=answer.status, body=text)
         if not isinstance(data, dict):
-            raise ResponseFormatError(f"/{endpoint} answered something that is not a JSON object: {text[:200]!r}", endpoint=endpoint, status=response.status_code, body=text)
+            raise ResponseFormatError(f"/{endpoint} answered something that is not a JSON object: {text[:200]!r}", endpoint=endpoint, status=answer.status, body=text)
         if data.get("success") is not True:
-            kind = NotFoundError if any(h in e.lower() for e in errors for h in _NOT_FOUND_HINTS) else APIError
-            raise kind(f"/{endpoint} failed: {_summary(errors, text)}", endpoint=endpoint, errors=errors, status=response.status_code, body=text)
+            # "Not found" only in the documented shape (errors: a list of strings); anything else is a failure we do not act on.
+            kind = NotFoundError if errors is not None and any(h in e.lower() for e in errors for h in _NOT_FOUND_HINTS) else APIError
+            raise kind(f"/{endpoint} failed: {_summary(errors, text)}", endpoint=endpoint, errors=errors or [], status=answer.status, body=text)
         return data
 
-    def _auth_message(self, errors: list[str], response: requests.Response) -> str:
+    def _auth_message(self, errors: list[str], answer: "_Answer") -> str:
         message = f"authentication failed for QuantConnect user id {self.credentials.user_id} (credentials from {self.credentials.source or 'unknown'}) at {self.api_url}"
         if errors:
             message += f": {'; '.join(errors).rstrip('.')}"
-        skew = clock_offset(response, self._clock())
+        skew = clock_offset(answer.headers, self._clock())
         if skew is not None and abs(skew) > 60:
             message += f"; your clock is {abs(skew):.0f} s {'behind' if skew > 0 else 'ahead of'} the server's: fix the system clock (the signature embeds the time)"
         else:
@@ -159,10 +190,9 @@ class QuantConnectClient:
         return parse.backtest_list(body, project_id)
 
     def read_backtest_raw(self, project_id: int, backtest_id: str) -> dict[str, Any]:
-        """The whole /backtests/read body (what apply archives)."""
+        """The whole /backtests/read body (what apply archives), about the backtest asked for and no other."""
         body = self.call("backtests/read", {"projectId": project_id, "backtestId": backtest_id})
-        if not isinstance(body.get("backtest"), dict):
-            raise ResponseFormatError("unexpected response from /backtests/read: no backtest object", endpoint="backtests/read", body=json.dumps(body)[:_BODY_KEEP])
+        parse.check_identity(body, project_id, backtest_id)
         return body
 
     def read_backtest(self, project_id: int, backtest_id: str) -> Backtest:
@@ -203,42 +233,118 @@ class _SignedAuth(requests.auth.AuthBase):
 
 
 _JSON = {"Content-Type": "application/json"}
+_CHUNK = 64 * 1024
 
 
-def clock_offset(response: requests.Response, now: float) -> float | None:
+class _Retryable(Exception):
+    """A connection error, a timeout, a truncated body: the call may be sent again."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data[:_BODY_KEEP * 4].decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.data)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+            return None
+
+
+def _decoder(encoding: str) -> Any:
+    """A bounded decompressor for the Content-Encoding, or None for identity; other encodings are refused."""
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    raise ResponseFormatError(f"the answer is encoded as {encoding[:40]!r}, which was not asked for; refused")
+
+
+def _read_body(response: requests.Response, deadline: float, cap: int) -> bytes:
+    """The whole body, read in chunks against a monotonic deadline; at most `cap` bytes after decompression.
+
+    Each chunk is one read from the socket (read1), so a body that trickles in still
+    meets the deadline; decompression is bounded by max_length, so a gzip bomb stops at
+    the cap. A body shorter than its Content-Length, or a gzip stream cut short, is a
+    truncated answer: retryable, like a dropped connection.
+    """
+    raw = response.raw
+    decoder = _decoder((response.headers.get("Content-Encoding") or "").strip().lower())
+    parts: list[bytes] = []
+    size = wire = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise _Retryable("total deadline exceeded while reading the answer")
+        try:
+            chunk = raw.read1(_CHUNK, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _Retryable(f"connection failed mid-answer ({type(exc).__name__})") from None
+        if not chunk:
+            break
+        wire += len(chunk)
+        if decoder is not None:
+            try:
+                chunk = decoder.decompress(chunk, cap - size + 1)
+            except zlib.error:
+                raise ResponseFormatError("the answer's compressed body is damaged") from None
+        size += len(chunk)
+        if size > cap:
+            raise ResponseFormatError(f"the answer is larger than {cap // 2**20} MiB (after decompression); refused")
+        parts.append(chunk)
+    length = response.headers.get("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) != wire:
+        raise _Retryable(f"truncated answer ({wire} of {int(length)} bytes)")
+    if decoder is not None:
+        tail = decoder.flush()
+        if not decoder.eof:
+            raise _Retryable("truncated compressed answer")
+        size += len(tail)
+        if size > cap:
+            raise ResponseFormatError(f"the answer is larger than {cap // 2**20} MiB (after decompression); refused")
+        parts.append(tail)
+    return b"".join(parts)
+
+
+def clock_offset(headers: Mapping[str, str], now: float) -> float | None:
     """Server time minus local time, in seconds, from the Date header (None when absent)."""
-    header = response.headers.get("Date")
+    header = headers.get("Date")
     if not header:
         return None
     try:
         return parsedate_to_datetime(header).timestamp() - now
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def _retry_after(response: requests.Response, now: float) -> float | None:
-    value = (response.headers.get("Retry-After") or "").strip()
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    value = (headers.get("Retry-After") or "").strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isdigit() and len(value) < 10:
         return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def _errors(data: Any) -> list[str]:
-    if isinstance(data, dict):
-        errors = data.get("errors")
-        if isinstance(errors, list):
-            return [str(e) for e in errors]
-        if isinstance(errors, str):
-            return [errors]
-        if isinstance(data.get("message"), str):
-            return [data["message"]]
-    return []
+def _errors(data: Any) -> list[str] | None:
+    """The error strings in the documented shape (a list of strings); None when the body does not have that shape."""
+    if not isinstance(data, dict):
+        return None
+    errors = data.get("errors", [])
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return errors
+    return None
 
 
-def _summary(errors: list[str], text: str) -> str:
-    return "; ".join(errors) if errors else (text[:200] or "(empty body)")
+def _summary(errors: list[str] | None, text: str) -> str:
+    return "; ".join(e[:500] for e in errors) if errors else (text[:200] or "(empty body)")

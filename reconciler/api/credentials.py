@@ -59,6 +59,7 @@ def resolve_credentials(
 
 def _checked(user_id: str, api_token: str, source: str) -> Credentials:
     user_id = str(user_id).strip()
-    if not user_id.isdigit():
-        raise ConfigError(f"the QuantConnect user id from {source} must be a number, got {user_id!r}")
+    if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 20:
+        # never echo the value: a token pasted into the user id field would be printed
+        raise ConfigError(f"the QuantConnect user id from {source} must be a number (it is not; check that the user id and the API token are not swapped)")
     return Credentials(user_id=user_id, api_token=str(api_token).strip(), source=source)

@@ -20,11 +20,10 @@ def _fail(endpoint: str, message: str) -> ResponseFormatError:
 
 
 def backtest_list(body: dict[str, Any], project_id: int, endpoint: str = "backtests/list") -> list[Backtest]:
+    """Some documentation versions name the key `backtest`: both are accepted, a missing list never is."""
     items = body.get("backtests", body.get("backtest"))
-    if items is None:
-        items = []
     if not isinstance(items, list):
-        raise _fail(endpoint, "the backtest list is not a list")
+        raise _fail(endpoint, "the answer carries no backtest list" if items is None else "the backtest list is not a list")
     result = [backtest(item, project_id, endpoint) for item in items]
     if len({b.id for b in result}) != len(result):
         raise _fail(endpoint, "the same backtest id appears twice in the list")
@@ -42,7 +41,8 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read") -> Ba
     except ValueError:
         raise _fail(endpoint, f"backtest {backtest_id} has no readable creation time ({str(item.get('created'))[:40]!r})") from None
     raw_status = _text(item.get("status"))
-    tags = item.get("tags") or []
+    tags = item.get("tags")
+    tags = [] if tags is None else tags
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         raise _fail(endpoint, f"backtest {backtest_id} has tags that are not a list of strings")
     optimization_id = item.get("optimizationId")
@@ -62,20 +62,33 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read") -> Ba
     )
 
 
+def check_identity(body: dict[str, Any], project_id: int, backtest_id: str) -> None:
+    """A read must be about the backtest asked for: an answer about another id is never archived or acted on."""
+    item = body.get("backtest")
+    if not isinstance(item, dict):
+        raise _fail("backtests/read", "no backtest object")
+    if item.get("backtestId") != backtest_id:
+        raise _fail("backtests/read", f"asked for backtest {backtest_id}, the answer is about {str(item.get('backtestId'))[:40]!r}")
+    answered_project = item.get("projectId")
+    if type(answered_project) is not int or answered_project != project_id:
+        raise _fail("backtests/read", f"asked for project {project_id}, the answer is about project {str(answered_project)[:20]!r}")
+
+
 def projects(body: dict[str, Any]) -> list[Project]:
-    items = body.get("projects") or []
+    items = body.get("projects")
     if not isinstance(items, list):
-        raise _fail("projects/read", "the project list is not a list")
+        raise _fail("projects/read", "the answer carries no project list" if items is None else "the project list is not a list")
     result = []
     for item in items:
-        if not isinstance(item, dict) or isinstance(item.get("projectId"), bool) or not isinstance(item.get("projectId"), int):
-            raise _fail("projects/read", "a project has no integer projectId")
+        project_id = item.get("projectId") if isinstance(item, dict) else None
+        if isinstance(project_id, bool) or not isinstance(project_id, int) or not 0 < project_id < 2**63:
+            raise _fail("projects/read", "a project has no positive integer projectId")
         result.append(Project(id=item["projectId"], name=_text(item.get("name"))))
     return result
 
 
 def _project_id(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63 else default
 
 
 def _text(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,7 +80,12 @@ def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | Non
     emit(rt, plan, fmt, show_kept)
     if out is not None:
         write_atomic(out, plan.to_json() + "\n")
-        rt.err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
+        if plan.state:
+            rt.err(f"Saved the plan to {out} (planned offline: review it with `reconciler show {out}`; apply needs a plan of the live API).")
+        else:
+            flags = "--sandbox " if rt.options.sandbox else ""
+            paths = " ".join(shlex.quote(str(p)) for p in options.paths)
+            rt.err(f"Saved the plan to {out}; apply exactly this plan with: reconciler {flags}apply --plan {shlex.quote(str(out))} {paths}")
     if plan.errors:
         return EXIT_ERROR
     if detailed_exitcode and plan.has_changes:
