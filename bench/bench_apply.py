@@ -1,10 +1,11 @@
 """Benchmark `apply`: 1,000 deletes against a sandbox with --latency-ms 50 at --parallelism 8.
 
 Run: python bench/bench_apply.py [--naive-sample N | --full]
-Targets (issue 4): wall time within 1.3x of the lower bound (calls x latency /
-parallelism, archive reads counted) and at least 5x faster than the naive
-sequential loop of the QuantConnect documentation example (one requests.post per
-call, no session). The sandbox runs in its own process, as the real service would.
+Targets: wall time within 1.3x of the lower bound (calls x latency / parallelism;
+every delete is preceded by a read, the last check, archived or not) and at least 5x
+faster than the naive sequential loop of the QuantConnect documentation example (one
+requests.post per call, no session, the same calls). The ratio to the lower bound is
+the figure that matters: "x naive" cannot exceed the parallelism. The sandbox runs in its own process, as the real service would.
 The naive loop is timed on a sample (default 250 backtests) and scaled to 1,000,
 which is exact for a sequential loop up to noise; --full times all of it.
 """
@@ -27,10 +28,11 @@ import requests
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.credentials import Credentials
-from reconciler.apply.executor import DELETED, ExecutionSettings, Executor
+from reconciler.apply.executor import ExecutionSettings, Executor
 from reconciler.apply.preflight import preflight
 from reconciler.apply.records import Archive, Journal
 from reconciler.live import fetch_states
+from reconciler.models import Outcome
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.planner import build_plan
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID
@@ -70,27 +72,27 @@ def run_apply(directory: Path, url: str, archive: bool) -> tuple[float, float, i
     client = QuantConnectClient(Credentials(DEFAULT_USER_ID, DEFAULT_API_TOKEN), url, pool_size=PARALLELISM * 2)
     started = time.perf_counter()
     states = fetch_states(client, manifest.projects, parallelism=PARALLELISM)
-    plan = build_plan(states, utcnow(), manifest_digest=manifest.digest, api_url=url)
+    plan = build_plan(states, utcnow(), manifest_digest=manifest.digest, api_url=url, declared_anywhere=manifest.declared_anywhere)
     checked = preflight(plan, {s.project_id: {b.id: b for b in s.backtests} for s in states})
     journal = Journal(directory / f"journal-{archive}.jsonl")
     executed = time.perf_counter()
     execution = Executor(client, journal, Archive(directory / "archive") if archive else None, ExecutionSettings(parallelism=PARALLELISM)).run(
-        checked.tasks, {p.project_id: p for p in plan.projects})
+        plan, checked.tasks)
     finished = time.perf_counter()
     journal.close()
     client.close()
-    deleted = sum(1 for o in execution.outcomes if o.outcome == DELETED)
+    deleted = sum(1 for r in execution.results if r.outcome == Outcome.DELETED)
     assert deleted == COUNT, f"only {deleted} deleted"
-    return finished - executed, finished - started, sum(o.calls for o in execution.outcomes)
+    return finished - executed, finished - started, sum(r.calls for r in execution.results)
 
 
 def naive_loop(url: str, sample: int, archive: bool) -> float:
     """The documentation's pattern: a fresh requests.post (new connection) per call, one at a time."""
     listing = requests.post(f"{url}/backtests/list", json={"projectId": PROJECT}, headers=_headers(), timeout=60).json()["backtests"][:sample]
     started = time.perf_counter()
-    for item in listing:
+    for item in listing:  # the same calls apply makes: a read before every delete (the last check), archived or not
+        body = requests.post(f"{url}/backtests/read", json={"projectId": PROJECT, "backtestId": item["backtestId"]}, headers=_headers(), timeout=60).json()
         if archive:
-            body = requests.post(f"{url}/backtests/read", json={"projectId": PROJECT, "backtestId": item["backtestId"]}, headers=_headers(), timeout=60).json()
             (Path(tempfile.gettempdir()) / f"naive-{item['backtestId']}.json").write_text(json.dumps(body))
         requests.post(f"{url}/backtests/delete", json={"projectId": PROJECT, "backtestId": item["backtestId"]}, headers=_headers(), timeout=60)
     return time.perf_counter() - started

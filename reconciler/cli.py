@@ -59,13 +59,17 @@ def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -
 @click.option("--api-token", metavar="TOKEN", help="QuantConnect API token (prefer QC_API_TOKEN: options show up in process lists).")
 @click.option("--sandbox", is_flag=True, help="Run against the embedded local sandbox (no account needed).")
 @click.option("--sandbox-db", type=click.Path(path_type=Path), default=defaults.DEFAULT_DB, show_default=True, help="Database of the embedded sandbox.")
-@click.option("--retries", default=9, show_default=True, type=click.IntRange(0, 30), help="Retries per API call on connection errors, 429 and 5xx.")
+@click.option("--retries", default=defaults.RETRIES, show_default=True, type=click.IntRange(0, 30), help="Retries per API call on connection errors, 429 and 5xx.")
+@click.option("--request-timeout", default=defaults.REQUEST_DEADLINE, show_default=True, type=click.FloatRange(1, 3600), metavar="SECONDS",
+              help="Total time one API request may take, answer included (a body that trickles in still times out).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs of API calls (never the token) and tracebacks on errors.")
 @click.option("--no-color", is_flag=True, help="No colour (also NO_COLOR=1; colour is off when output is not a terminal).")
 @click.pass_context
-def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token: str | None, sandbox: bool, sandbox_db: Path, retries: int, verbose: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token: str | None, sandbox: bool, sandbox_db: Path, retries: int,
+        request_timeout: float, verbose: bool, no_color: bool) -> None:
     """Keep QuantConnect cloud backtests in order from a YAML manifest: plan, then apply."""
-    ctx.obj = GlobalOptions(api_url=api_url, user_id=user_id, api_token=api_token, sandbox=sandbox, sandbox_db=sandbox_db, retries=retries, verbose=verbose, no_color=no_color)
+    ctx.obj = GlobalOptions(api_url=api_url, user_id=user_id, api_token=api_token, sandbox=sandbox, sandbox_db=sandbox_db, retries=retries,
+                            request_timeout=request_timeout, verbose=verbose, no_color=no_color)
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
         logging.getLogger("urllib3").setLevel(logging.INFO)
@@ -82,7 +86,7 @@ def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--now", metavar="TIMESTAMP", help="Reference time (ISO 8601) for a reproducible plan; default: now."),
         click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Only this project (repeatable)."),
         click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
-        click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
+        click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
     ]):
         command = option(command)
     return command
@@ -162,7 +166,7 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None
 @cli.command("import")
 @click.option("--project", "projects", multiple=True, required=True, metavar="ID_OR_NAME", help="Project to import (repeatable).")
 @click.option("--with-notes", is_flag=True, help="Also declare notes (one /backtests/read per backtest).")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
 @click.pass_context
 def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, parallelism: int) -> None:
     """Print a manifest that declares today's backtests (plan on it shows no changes)."""
@@ -176,7 +180,7 @@ def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, par
 @click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Project to record (repeatable); PATHS add the manifest's projects.")
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write the state (JSON); - for stdout.")
 @click.option("--with-notes", is_flag=True, help="Record every note (one /backtests/read each); by default only notes the manifest manages.")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
 @click.pass_context
 def snapshot(ctx: click.Context, paths: tuple[Path, ...], projects: tuple[str, ...], output: str, with_notes: bool, parallelism: int) -> None:
     """Record the live state (what plan reads) for offline plans and bug reports."""

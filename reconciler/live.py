@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import NotFoundError
+from reconciler.defaults import PARALLELISM
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
 from reconciler.plan.model import Plan
@@ -30,7 +31,7 @@ class FetchStats:
     seconds: float = 0.0
 
 
-def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = 4,
+def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = PARALLELISM,
                  stats: FetchStats | None = None) -> list[ProjectState]:
     stats = stats or FetchStats()
     started = time.monotonic()
@@ -91,7 +92,7 @@ def _list(client: QuantConnectClient, project_id: int, include_statistics: bool,
                            "check the id in the QuantConnect IDE") from None
 
 
-def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = 4) -> dict[int, dict[str, Backtest]]:
+def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = PARALLELISM) -> dict[int, dict[str, Backtest]]:
     """The live state of every project a saved plan touches: one list each, plus the notes it observed."""
     touched = [p for p in plan.projects if p.actions]
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="reread") as pool:

@@ -213,3 +213,17 @@ def test_fuzz_structures_never_crash(tmp_path: Path, document: dict) -> None:
         assert exc.problems
         return
     assert isinstance(manifest.projects, tuple)
+
+
+def test_schema_defaults_are_the_loaders_defaults() -> None:
+    """A default is defined once (manifest/build.py); the published schema states the same values."""
+    from reconciler.manifest.build import DEFAULT_RULES
+    from reconciler.manifest.schema import schema
+
+    published = schema()
+    for properties in (published["properties"]["defaults"]["properties"], published["$defs"]["project"]["properties"]):
+        stated = {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+        assert stated == {key: DEFAULT_RULES[key] for key in stated} and set(stated) == {"prune", "protect_tags", "allow_empty"}
+    assert published["$defs"]["keep"]["properties"]["best"]["properties"]["order"]["default"] == "desc"
+    root = Path(__file__).parent.parent
+    assert (root / "schemas" / "manifest.schema.json").read_text() == (root / "reconciler" / "schemas" / "manifest.schema.json").read_text()

@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from reconciler.api import parse
 from reconciler.api.credentials import Credentials
 from reconciler.api.urls import DEFAULT_API_URL, judge_api_url
+from reconciler.defaults import REQUEST_DEADLINE, RETRIES
 from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
 from reconciler.models import Backtest, Project
 
@@ -27,7 +28,7 @@ log = logging.getLogger("reconciler.api")
 _NOT_FOUND_HINTS = ("not found", "does not exist", "doesn't exist", "no backtest", "no project", "invalid project", "invalid backtest")
 _BODY_KEEP = 4000  # characters of a failed body kept in the exception
 #: A whole request, answer included, must finish within this many seconds (a body that trickles in still times out).
-DEFAULT_DEADLINE = 120.0
+DEFAULT_DEADLINE = REQUEST_DEADLINE
 #: The largest answer accepted, after decompression: a 20,000-backtest list with statistics is about 13 MiB.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -36,7 +37,7 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 class RetryPolicy:
     """Exponential backoff with full jitter; 10 attempts survive a 1-in-4 failure rate over thousands of calls."""
 
-    attempts: int = 10
+    attempts: int = RETRIES + 1
     base: float = 0.2
     cap: float = 10.0
     max_retry_after: float = 120.0

@@ -25,6 +25,7 @@ from reconciler.api.errors import APIError, NotFoundError
 from reconciler.apply.pacing import Pacer, Progress
 from reconciler.apply.preflight import Task, last_check
 from reconciler.apply.records import Archive, Journal, RecordWriteError
+from reconciler.defaults import PARALLELISM
 from reconciler.errors import Terminated
 from reconciler.models import Action, Outcome
 from reconciler.plan.model import Plan
@@ -48,7 +49,7 @@ class TaskResult:
 
 @dataclass
 class ExecutionSettings:
-    parallelism: int = 4
+    parallelism: int = PARALLELISM
     fail_fast: bool = False
     max_rps: float | None = None
 

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import yaml
 
 from reconciler.commands.runtime import Runtime
+from reconciler.defaults import PARALLELISM
 from reconciler.projects import pick_projects
 from reconciler.timeutil import format_iso, utcnow
 
@@ -15,7 +16,7 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SCHEMA_COMMENT = "# yaml-language-server: $schema=./manifest.schema.json\n# (editor help: write the schema beside this file with `reconciler schema > manifest.schema.json`)"
 
 
-def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = 4) -> int:
+def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = PARALLELISM) -> int:
     client = rt.client(parallelism)
     chosen = pick_projects(client.list_projects(), wanted)
     documents: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from reconciler.commands.runtime import Runtime
+from reconciler.defaults import PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.fsutil import write_atomic
 from reconciler.live import FetchStats, fetch_states
@@ -31,7 +32,7 @@ class PlanOptions:
     now: str | None = None
     projects: Sequence[str] = ()
     strict: bool = False
-    parallelism: int = 4
+    parallelism: int = PARALLELISM
     state: Path | None = None
     extra: dict = field(default_factory=dict)
 

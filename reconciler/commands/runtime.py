@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from reconciler.api.credentials import Credentials, resolve_credentials
 from reconciler.api.urls import DEFAULT_API_URL, check_api_url
-from reconciler.defaults import DEFAULT_DB
+from reconciler.defaults import DEFAULT_DB, PARALLELISM, REQUEST_DEADLINE, RETRIES
 
 if TYPE_CHECKING:  # imported when used: `validate` in a pre-commit hook need not load requests
     from reconciler.api.client import QuantConnectClient
@@ -24,7 +24,8 @@ class GlobalOptions:
     api_token: str | None = field(default=None, repr=False)
     sandbox: bool = False
     sandbox_db: Path = DEFAULT_DB
-    retries: int = 9
+    retries: int = RETRIES
+    request_timeout: float = REQUEST_DEADLINE
     verbose: bool = False
     no_color: bool = False
 
@@ -63,13 +64,14 @@ class Runtime:
             return Credentials(server.config.user_id, server.config.api_token, "the embedded sandbox")
         return resolve_credentials(self.options.user_id, self.options.api_token)
 
-    def client(self, parallelism: int = 4) -> QuantConnectClient:
+    def client(self, parallelism: int = PARALLELISM) -> QuantConnectClient:
         from reconciler.api.client import QuantConnectClient, RetryPolicy
 
         if self._client is None:
             url = self.api_url  # checked before credentials: a bad URL is reported first
             retry = RetryPolicy(attempts=self.options.retries + 1)
-            self._client = QuantConnectClient(self.credentials(), url, pool_size=max(parallelism * 2, 16), retry=retry)
+            self._client = QuantConnectClient(self.credentials(), url, pool_size=max(parallelism * 2, 16), retry=retry,
+                                              deadline=self.options.request_timeout)
         return self._client
 
     def _start_sandbox(self) -> SandboxServer:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from reconciler.commands.runtime import Runtime
+from reconciler.defaults import PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.projects import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
@@ -17,7 +18,7 @@ from reconciler.statefile import dump_state
 from reconciler.timeutil import format_api_datetime, format_iso, utcnow
 
 
-def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, with_notes: bool = False, parallelism: int = 4) -> int:
+def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, with_notes: bool = False, parallelism: int = PARALLELISM) -> int:
     specs = load_manifest(paths).projects if paths else ()
     if not specs and not wanted:
         raise ConfigError("say what to record: --project ID_OR_NAME (repeatable) and/or manifest PATHS")

@@ -10,9 +10,10 @@ from typing import Any
 
 from reconciler.manifest.model import Comparison, DeclaredBacktest, KeepPolicy, ProjectSpec, Selector
 from reconciler.manifest.regex import compile_linear
+from reconciler.models import PROTECTED_TAG
 from reconciler.timeutil import parse_duration
 
-DEFAULT_RULES: dict[str, Any] = {"prune": False, "protect_tags": ["protected"], "allow_empty": False, "protect": [], "delete": [], "keep": []}
+DEFAULT_RULES: dict[str, Any] = {"prune": False, "protect_tags": [PROTECTED_TAG], "allow_empty": False, "protect": [], "delete": [], "keep": []}
 #: The keys a project's rules are made of; a saved plan carries them so apply can re-check a delete against them.
 RULE_KEYS = tuple(DEFAULT_RULES)
 

@@ -91,7 +91,7 @@ class ProjectSpec:
     id: int | None
     name: str | None
     prune: bool = False
-    protect_tags: tuple[str, ...] = ("protected",)
+    protect_tags: tuple[str, ...] = (PROTECTED_TAG,)
     allow_empty: bool = False
     backtests: tuple[DeclaredBacktest, ...] = ()
     protect: tuple[Selector, ...] = ()
