@@ -7,26 +7,34 @@ becomes one line on stderr and exit 1 (a traceback only with --verbose).
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
-import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from reconciler import __version__, defaults
-from reconciler.commands.runtime import GlobalOptions, Runtime
 from reconciler.errors import ReconcilerError, Terminated
 
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+if TYPE_CHECKING:
+    from reconciler.commands.runtime import GlobalOptions
+
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 3, 130, 143
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """Like pre-commit's handler: what broke, which version, and what to do about it."""
+    return (f"internal error ({type(exc).__name__}: {str(exc)[:300]}) in reconciler {__version__}. This is a bug, not your input: "
+            "please report it with the command, the output of the same command with --verbose, and `reconciler --version`")
 
 # Command modules are imported inside each command, when it runs: `validate` in a
 # pre-commit hook then starts without loading requests, the sandbox or apply.
 
 
 def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: Any) -> None:
+    from reconciler.commands.runtime import Runtime
+
     options: GlobalOptions = ctx.obj
     runtime = Runtime(options)
     try:
@@ -40,13 +48,15 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
     except KeyboardInterrupt as exc:
         click.echo("terminated" if isinstance(exc, Terminated) else "interrupted", err=True)
         ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
-    except Exception as exc:  # a bug: still one line, the traceback with --verbose
-        _fail(ctx, options, f"internal error ({type(exc).__name__}: {exc}); run again with --verbose and report it", 1)
+    except Exception as exc:  # a bug: still one line (the traceback with --verbose), and its own exit code
+        _fail(ctx, options, internal_error_message(exc), EXIT_INTERNAL)
     ctx.exit(code)
 
 
 def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -> None:
     if options.verbose:
+        import traceback
+
         traceback.print_exc()
     click.echo(f"error: {message}", err=True)
     ctx.exit(code)
@@ -68,9 +78,13 @@ def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -
 def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token: str | None, sandbox: bool, sandbox_db: Path, retries: int,
         request_timeout: float, verbose: bool, no_color: bool) -> None:
     """Keep QuantConnect cloud backtests in order from a YAML manifest: plan, then apply."""
+    from reconciler.commands.runtime import GlobalOptions
+
     ctx.obj = GlobalOptions(api_url=api_url, user_id=user_id, api_token=api_token, sandbox=sandbox, sandbox_db=sandbox_db, retries=retries,
                             request_timeout=request_timeout, verbose=verbose, no_color=no_color)
     if verbose:
+        import logging
+
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
         logging.getLogger("urllib3").setLevel(logging.INFO)
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Iterable, Mapping
 
 BACKTEST_ID = re.compile(r"[0-9a-f]{32}")  # always used with fullmatch: `$` would let a trailing newline through
@@ -99,9 +99,11 @@ _STATUS_PREFIXES = (
     ("queued", QUEUED),
     ("running", RUNNING),
     ("runtime error", FAILED),
+    ("failed", FAILED),  # the normalised word itself, as state files written by hand say it
 )
 
 
+@lru_cache(maxsize=512)  # a few distinct strings, 100,000 backtests
 def normalize_status(raw: str) -> str:
     """Map the service's status strings to completed/failed/running/queued.
 

@@ -6,13 +6,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from reconciler.api import parse
-from reconciler.api.errors import ResponseFormatError
 from reconciler.errors import StateFileError
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Project
 from reconciler.projects import ProjectState, resolve_projects, select_projects
-from reconciler.statefile import load_state
+from reconciler.statefile import read_state
 from reconciler.timeutil import parse_datetime, utcnow
 
 
@@ -31,24 +29,20 @@ def describe_age(recorded_at: datetime, now: datetime) -> str:
 
 
 def states_from_file(path: Path, specs: Sequence[ProjectSpec], wanted: Sequence[str], now: datetime) -> tuple[list[ProjectState], dict[str, Any]]:
-    state = load_state(path)
-    projects = [Project(p["projectId"], p["name"]) for p in state["projects"]]
-    by_id = {p["projectId"]: p for p in state["projects"]}
-    selected = select_projects(resolve_projects(specs, projects), wanted)
+    state = read_state(path)
+    by_id = {p.project_id: p for p in state.projects}
+    selected = select_projects(resolve_projects(specs, [Project(p.project_id, p.name) for p in state.projects]), wanted)
     states = []
     for entry in selected:
-        spec, project_id, name = entry.spec, entry.project_id, entry.name
-        if project_id not in by_id:
-            raise StateFileError(f"project {project_id} ({spec.source}) is not in the recorded state {path}; record it with: reconciler snapshot --project {project_id}")
+        recorded = by_id.get(entry.project_id)
+        if recorded is None:
+            raise StateFileError(f"project {entry.project_id} ({entry.spec.source}) is not in the recorded state {path}; "
+                                 f"record it with: reconciler snapshot --project {entry.project_id}")
+        states.append(ProjectState(entry.spec, entry.project_id, entry.name, recorded.backtests))
+    source: dict[str, Any] = {"path": str(path), "recorded_at": state.recorded_at, "api_url": state.api_url}
+    if state.recorded_at:
         try:
-            backtests = [parse.backtest(item, project_id, "state file") for item in by_id[project_id]["backtests"]]
-        except ResponseFormatError as exc:
-            raise StateFileError(f"{path}: {exc}") from None
-        states.append(ProjectState(spec, project_id, name, backtests))
-    source: dict[str, Any] = {"path": str(path), "recorded_at": state.get("recordedAt"), "api_url": state.get("apiUrl", "")}
-    if state.get("recordedAt"):
-        try:
-            source["age"] = describe_age(parse_datetime(state["recordedAt"]), utcnow())
+            source["age"] = describe_age(parse_datetime(state.recorded_at), utcnow())
         except ValueError:
             pass
     return states, source

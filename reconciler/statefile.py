@@ -1,56 +1,73 @@
-"""The recorded-state format (docs/design.md, "The plan file" and the sandbox): sandbox seeds, snapshots and bug reports.
+"""The recorded-state format: sandbox seeds, snapshots and bug reports (docs/design.md, "Recorded state").
 
-``{"projects": [{"projectId", "name", "backtests": [{"backtestId", "name", "note",
-"created", "status", "tags", "optimizationId", "statistics": {...}}]}]}``, keys as
-the API names them. This module only reads, checks and writes that document.
+``{"recordedAt", "apiUrl", "projects": [{"projectId", "name", "backtests": [{"backtestId",
+"name", "note", "created", "status", "tags", "optimizationId", "statistics": {...}}]}]}``,
+keys as the API names them. One reader (one validating pass that builds records
+directly, with the API's own parser) and one writer (`record` is the only place the
+shape of a backtest entry is written).
 """
 
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import yaml
 
+from reconciler.api import parse
+from reconciler.api.errors import ResponseFormatError
 from reconciler.errors import StateFileError
 from reconciler.fsutil import write_atomic
-from reconciler.models import STATISTICS, is_backtest_id
-from reconciler.timeutil import parse_datetime
+from reconciler.gc_control import gc_paused
+from reconciler.models import Backtest
+from reconciler.timeutil import format_api_datetime
 
-MAX_STATE_BYTES = 256 * 1024 * 1024
-_STATUS_WORDS = {"completed": "Completed.", "failed": "Runtime Error", "running": "Running: 50%", "queued": "In Queue..."}
+#: Local files the user gives us: large (a million backtests is about 300 MB), but bounded.
+MAX_STATE_BYTES = 4 * 1024 * 1024 * 1024
 
 
-def load_state(path: str | Path) -> dict[str, Any]:
-    """Read and check a JSON or YAML state file; every backtest comes back in canonical form."""
+@dataclass
+class RecordedProject:
+    project_id: int
+    name: str
+    backtests: list[Backtest]
+
+
+@dataclass
+class RecordedState:
+    projects: list[RecordedProject] = field(default_factory=list)
+    recorded_at: str | None = None
+    api_url: str = ""
+
+
+def read_state(path: str | Path) -> RecordedState:
+    """Read and check a JSON or YAML state file into records, in one pass."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_STATE_BYTES:
-            raise StateFileError(f"{path}: larger than {MAX_STATE_BYTES // 2**20} MiB")
-        text = path.read_text(encoding="utf-8")
+            raise StateFileError(f"{path}: larger than {MAX_STATE_BYTES // 2**30} GiB")
+        raw = path.read_bytes()
     except OSError as exc:
         raise StateFileError(f"cannot read state file {path}: {exc.strerror or exc}") from None
+    yaml_file = path.suffix.lower() in (".yaml", ".yml")
+    try:
+        with gc_paused():  # hundreds of thousands of small acyclic objects: the cyclic GC would only scan them
+            data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if yaml_file else json.loads(raw)  # noqa: S506 - safe loaders
+            return parse_state(data, str(path))
     except UnicodeDecodeError:
         raise StateFileError(f"{path}: not UTF-8 text") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-        else:
-            data = json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise StateFileError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} ({(str(exc).splitlines() or ['?'])[0][:200]})") from None
+        raise StateFileError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'} ({(str(exc).splitlines() or ['?'])[0][:200]})") from None
     except RecursionError:
         raise StateFileError(f"{path}: nested too deeply to be a state file") from None
-    return normalize_state(data, str(path))
 
 
-def normalize_state(data: Any, origin: str = "state") -> dict[str, Any]:
+def parse_state(data: Any, origin: str = "state") -> RecordedState:
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise StateFileError(f"{origin}: expected an object with a 'projects' list")
-    projects = []
+    projects: list[RecordedProject] = []
     seen_projects: set[int] = set()
     seen_backtests: set[str] = set()
     for p_index, project in enumerate(data["projects"]):
@@ -58,73 +75,61 @@ def normalize_state(data: Any, origin: str = "state") -> dict[str, Any]:
         if not isinstance(project, dict):
             raise StateFileError(f"{where}: not an object")
         project_id = project.get("projectId")
-        if isinstance(project_id, bool) or not isinstance(project_id, int) or project_id <= 0:
+        if type(project_id) is not int or not 0 < project_id < 2**63:
             raise StateFileError(f"{where}.projectId: must be a positive integer")
         if project_id in seen_projects:
             raise StateFileError(f"{where}.projectId: project {project_id} appears twice")
         seen_projects.add(project_id)
-        backtests = project.get("backtests") or []
-        if not isinstance(backtests, list):
+        items = project.get("backtests")
+        items = [] if items is None else items
+        if not isinstance(items, list):
             raise StateFileError(f"{where}.backtests: must be a list")
-        canonical = []
-        for b_index, item in enumerate(backtests):
-            canonical.append(_backtest(item, f"{where}.backtests[{b_index}]", seen_backtests))
-        projects.append({"projectId": project_id, "name": str(project.get("name") or f"Project {project_id}"), "backtests": canonical})
-    result: dict[str, Any] = {"projects": projects}
-    if isinstance(data.get("recordedAt"), str):
-        result["recordedAt"] = data["recordedAt"]
-    if isinstance(data.get("apiUrl"), str):
-        result["apiUrl"] = data["apiUrl"]
-    return result
+        backtests = []
+        for b_index, item in enumerate(items):
+            try:
+                backtest = parse.backtest(item, project_id, "state file", default_status="Completed.")
+            except ResponseFormatError as exc:
+                field_hint = exc.args[0].split(": ", 1)[-1] if exc.args else "not a backtest"
+                if "creation time" in field_hint:
+                    field_hint = f"created: not a timestamp ({field_hint})"
+                raise StateFileError(f"{where}.backtests[{b_index}]: {field_hint}") from None
+            if backtest.id in seen_backtests:
+                raise StateFileError(f"{where}.backtests[{b_index}].backtestId: {backtest.id} appears twice")
+            seen_backtests.add(backtest.id)
+            backtests.append(backtest)
+        name = project.get("name")
+        projects.append(RecordedProject(project_id, name if isinstance(name, str) and name else f"Project {project_id}", backtests))
+    recorded_at, api_url = data.get("recordedAt"), data.get("apiUrl")
+    return RecordedState(projects, recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "")
 
 
-def _backtest(item: Any, where: str, seen: set[str]) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise StateFileError(f"{where}: not an object")
-    backtest_id = item.get("backtestId")
-    if not is_backtest_id(backtest_id):
-        raise StateFileError(f"{where}.backtestId: must be 32 lowercase hex characters")
-    if backtest_id in seen:
-        raise StateFileError(f"{where}.backtestId: {backtest_id} appears twice")
-    seen.add(backtest_id)
-    try:
-        created = parse_datetime(item.get("created"))
-    except ValueError:
-        raise StateFileError(f"{where}.created: not a timestamp") from None
-    status = item.get("status", "Completed.")
-    if not isinstance(status, str):
-        raise StateFileError(f"{where}.status: must be a string")
-    tags = item.get("tags")
-    tags = [] if tags is None else tags
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise StateFileError(f"{where}.tags: must be a list of strings")
-    statistics = item.get("statistics") or {}
-    if not isinstance(statistics, dict):
-        raise StateFileError(f"{where}.statistics: must be an object")
-    clean_stats = {}
-    for key, value in statistics.items():
-        if key not in STATISTICS:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise StateFileError(f"{where}.statistics.{key}: must be a finite number")
-        clean_stats[key] = value
-    optimization_id = item.get("optimizationId") or ""
-    note = item.get("note") or ""
-    name = item.get("name") or ""
-    if not isinstance(optimization_id, str) or not isinstance(note, str) or not isinstance(name, str):
-        raise StateFileError(f"{where}: name, note and optimizationId must be strings")
-    return {
-        "backtestId": backtest_id,
-        "name": name,
-        "note": note,
-        "created": created.strftime("%Y-%m-%d %H:%M:%S"),
-        "status": _STATUS_WORDS.get(status, status),
-        "tags": list(tags),
-        "optimizationId": optimization_id,
-        "statistics": clean_stats,
-    }
+def record(backtest_id: str, name: str, note: str, created: str, status: str, tags: Iterable[str], optimization_id: str,
+           statistics: Mapping[str, float]) -> dict[str, Any]:
+    """One backtest entry of a state file: the only place this shape is written."""
+    return {"backtestId": backtest_id, "name": name, "note": note, "created": created, "status": status, "tags": list(tags),
+            "optimizationId": optimization_id, "statistics": dict(statistics)}
 
 
-def dump_state(state: dict[str, Any], path: str | Path) -> None:
-    """Write a state document atomically (temp file, fsync, rename)."""
-    write_atomic(Path(path), json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n")
+def backtest_record(b: Backtest) -> dict[str, Any]:
+    return record(b.id, b.name, b.note or "", format_api_datetime(b.created), b.raw_status or b.status, b.tags, b.optimization_id or "", b.statistics)
+
+
+def state_document(state: RecordedState) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    if state.recorded_at:
+        document["recordedAt"] = state.recorded_at
+    if state.api_url:
+        document["apiUrl"] = state.api_url
+    document["projects"] = [{"projectId": p.project_id, "name": p.name,
+                             "backtests": [backtest_record(b) for b in sorted(p.backtests, key=lambda b: (b.created, b.id))]}
+                            for p in state.projects]
+    return document
+
+
+def write_state(state: RecordedState, path: str | Path) -> None:
+    """Write a state document atomically (temp file, fsync, rename); compact JSON (the C encoder)."""
+    write_atomic(Path(path), dumps_state(state) + "\n")
+
+
+def dumps_state(state: RecordedState) -> str:
+    return json.dumps(state_document(state), ensure_ascii=False, separators=(",", ":"))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from reconciler.manifest.build import build_selector
+from reconciler.manifest.build import build_keep, build_selector
 from reconciler.manifest.model import KeepPolicy, ProjectSpec
 from reconciler.models import Backtest
-from reconciler.timeutil import parse_duration
 
 UTC = timezone.utc
 
@@ -20,13 +19,10 @@ def bt(n: int, created: str | datetime, *, status: str = "completed", tags: tupl
 
 
 def keep(kind: str, value: object = None, **extra: object) -> KeepPolicy:
-    if kind == "within":
-        return KeepPolicy(kind, within=parse_duration(str(value)), text=f"within {value}")
+    """A keep policy as the manifest writes it, built by the loader's own builder (so reasons read as in a real plan)."""
     if kind == "best":
-        return KeepPolicy(kind, count=int(extra["count"]), by=str(value), order=str(extra.get("order", "desc")), text=f"best {value}")
-    if kind == "match":
-        return KeepPolicy(kind, match=(build_selector(value),), text="match")  # type: ignore[arg-type]
-    return KeepPolicy(kind, count=int(value), text=kind)  # type: ignore[arg-type]
+        return build_keep({"best": {"by": value, **extra}})
+    return build_keep({kind: value})
 
 
 def spec(*, keep_: tuple[KeepPolicy, ...] = (), prune: bool = True, delete: tuple[dict, ...] = (), protect: tuple[dict, ...] = (),

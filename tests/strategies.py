@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
-from reconciler.manifest.build import build_selector
+from reconciler.manifest.build import build_keep, build_selector
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
 from reconciler.models import Backtest
 
@@ -44,10 +44,10 @@ selectors = st.fixed_dictionaries({}, optional={
 }).filter(bool).map(build_selector)
 
 keep_policies = st.one_of(
-    st.builds(lambda kind, n: KeepPolicy(kind, count=n, text=kind), st.sampled_from(["last", "hourly", "daily", "weekly", "monthly", "yearly"]), st.integers(1, 6)),
-    st.builds(lambda d: KeepPolicy("within", within=timedelta(days=d), text=f"within {d}d"), st.integers(1, 400)),
-    st.builds(lambda n, order: KeepPolicy("best", count=n, by="sharpeRatio", order=order, text="best"), st.integers(1, 4), st.sampled_from(["asc", "desc"])),
-    st.builds(lambda s: KeepPolicy("match", match=(s,), text="match"), selectors),
+    st.builds(lambda kind, n: build_keep({kind: n}), st.sampled_from(["last", "hourly", "daily", "weekly", "monthly", "yearly"]), st.integers(1, 6)),
+    st.builds(lambda d: build_keep({"within": f"{d}d"}), st.integers(1, 400)),
+    st.builds(lambda n, order: build_keep({"best": {"by": "sharpeRatio", "count": n, "order": order}}), st.integers(1, 4), st.sampled_from(["asc", "desc"])),
+    st.builds(lambda s: KeepPolicy("match", match=(s,)), selectors),
 )
 
 

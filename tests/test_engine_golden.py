@@ -109,7 +109,7 @@ def test_union_lists_every_policy_that_kept_it() -> None:
     timeline = [bt(1, "2024-12-31 12:00:00", tags=("keep",)), bt(2, "2024-12-30 12:00:00")]
     policies = (keep("last", 1), keep("daily", 5), keep("match", {"tags": ["keep"]}))
     result = outcome(decide(spec(keep_=policies), timeline, NOW))
-    assert result[1][1] == ("keep[0]: last 1/1", "keep[1]: daily 1/5", "keep[2]: match")
+    assert result[1][1] == ("keep[0]: last 1/1", "keep[1]: daily 1/5", "keep[2]: match tags keep")
     assert result[2][1] == ("keep[1]: daily 2/5",)
 
 

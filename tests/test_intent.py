@@ -235,7 +235,7 @@ def test_last_check_sees_what_drift_alone_cannot(demo_sandbox: SandboxServer, tm
     assert last_check(declared, task, live) == "changed since planning: now kept by declared in project 23456789"
     kept_by_rule = replace(project.spec.keep[1].match[0], names=(entry.name,), tags=())
     project.spec = replace(project.spec, keep=(project.spec.keep[0], replace(project.spec.keep[1], match=(kept_by_rule,))))
-    assert last_check(plan, task, live) == "changed since planning: now kept by keep[1]: match tags keep"
+    assert last_check(plan, task, live) == f"changed since planning: now kept by keep[1]: match name {entry.name}"
 
 
 # --- 6 and 7: the executor's steps and stops ---------------------------------------------------

@@ -202,17 +202,31 @@ yaml_values = st.recursive(
 )
 
 
+_projects = st.lists(st.fixed_dictionaries({"id": st.integers(1, 6)}, optional={key: yaml_values for key in ("prune", "keep", "delete", "protect", "backtests", "allow_empty")}),
+                     min_size=1, max_size=3)
+_documents = st.one_of(
+    st.dictionaries(st.sampled_from(["version", "projects", "defaults", "extra"]), yaml_values, max_size=4),
+    st.fixed_dictionaries({"version": st.just(1), "projects": _projects}),  # mostly valid: the loader must accept some
+)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(["version", "projects", "defaults", "extra"]), yaml_values, max_size=4))
+@given(_documents)
 def test_fuzz_structures_never_crash(tmp_path: Path, document: dict) -> None:
+    """Any document loads or is refused with problems; what is accepted, the schema accepts, and the records say what it says."""
+    from reconciler.manifest.schema import validator
+
     path = tmp_path / "fuzz.yaml"
     path.write_text(json.dumps(document))  # JSON is YAML
     try:
         manifest = load_manifest([path])
     except ManifestError as exc:
-        assert exc.problems
+        assert exc.problems and all(p.message and p.file == str(path) for p in exc.problems)
         return
-    assert isinstance(manifest.projects, tuple)
+    assert not list(validator().iter_errors(document))
+    assert [(p.id, p.name, p.prune) for p in manifest.projects] == [
+        (p.get("id"), p.get("name"), p.get("prune", (document.get("defaults") or {}).get("prune", False))) for p in document["projects"]]
+    assert [len(p.keep) for p in manifest.projects] == [len(p.get("keep", (document.get("defaults") or {}).get("keep", []))) for p in document["projects"]]
 
 
 def test_schema_defaults_are_the_loaders_defaults() -> None:

@@ -49,7 +49,7 @@ def test_snapshot_then_offline_plan_equals_live_plan(demo_sandbox: SandboxServer
     replay = tmp_path / "replay.sqlite"
     assert run_cli("sandbox", "reset", "--db", str(replay), "--seed", str(state)).returncode == 0
     store = SandboxStore(replay)
-    assert sum(len(p["backtests"]) for p in store.export_state()["projects"]) == 1720
+    assert sum(len(p.backtests) for p in store.export_state().projects) == 1720
     store.close()
 
 
@@ -136,3 +136,26 @@ def test_credentials_from_options_when_nothing_else_is_set(demo_sandbox: Sandbox
     assert result.returncode == 0 and "credentials from --user-id/--api-token" in result.stdout
     shadowed = run_cli("--user-id", "123456", "--api-token", "wrong", "auth", env=cli_env(demo_sandbox.url))
     assert shadowed.returncode == 0 and "QC_USER_ID/QC_API_TOKEN" in shadowed.stdout  # the environment comes first
+
+
+def test_an_internal_error_exits_3_with_the_version_and_what_to_do(monkeypatch) -> None:
+    """Expected errors exit 1; a bug exits 3, one line, the version and a 'please report' (the traceback with --verbose)."""
+    from click.testing import CliRunner
+
+    from reconciler import __version__
+    from reconciler.cli import cli
+    from reconciler.commands import validate
+
+    def broken(*args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(validate, "run", broken)
+    result = CliRunner().invoke(cli, ["validate", str(EXAMPLE)])
+    assert result.exit_code == 3
+    assert f"internal error (RuntimeError: a bug) in reconciler {__version__}" in result.output and "please report it" in result.output
+    assert "Traceback" not in result.output
+    verbose = CliRunner().invoke(cli, ["--verbose", "validate", str(EXAMPLE)])
+    assert verbose.exit_code == 3 and "Traceback" in verbose.output
+    monkeypatch.undo()
+    expected = CliRunner().invoke(cli, ["validate", "/nonexistent.yaml"])
+    assert expected.exit_code == 1 and "no such file or directory" in expected.output

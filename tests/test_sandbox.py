@@ -22,7 +22,7 @@ from reconciler.models import normalize_status
 from reconciler.sandbox.seed import DEMO_END
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID, SandboxServer
 from reconciler.sandbox.store import SandboxStore
-from reconciler.statefile import dump_state, load_state
+from reconciler.statefile import read_state, state_document, write_state
 from reconciler.timeutil import parse_datetime
 
 from conftest import make_client
@@ -202,10 +202,10 @@ def test_seed_file_round_trip(demo_db: Path, tmp_path: Path) -> None:
     for suffix in (".json", ".yaml"):
         path = tmp_path / f"state{suffix}"
         if suffix == ".json":
-            dump_state(state, path)
+            write_state(state, path)
         else:
-            path.write_text(yaml.dump(state, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
-        assert load_state(path) == state
+            path.write_text(yaml.dump(state_document(state), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
+        assert read_state(path) == state
         result = run_cli("sandbox", "reset", "--db", str(tmp_path / f"copy{suffix}.sqlite"), "--seed", str(path))
         assert result.returncode == 0, result.stderr
         copy = SandboxStore(tmp_path / f"copy{suffix}.sqlite")

@@ -1,8 +1,10 @@
 """Turn response bodies into records, tolerant of the real service and strict about what matters.
 
 Anything we cannot place safely (no id, an id that is not 32 hex characters, no
-creation time) raises ResponseFormatError: a response we do not understand is an
-error, never a reason to act.
+creation time, tags that are not a list of strings) raises ResponseFormatError: a
+response we do not understand is an error, never a reason to act. State files use
+the same parser: their entries are API-shaped. This is the hot path of an offline
+plan (100,000 entries), hence exact type checks and set intersections.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ import math
 from typing import Any
 
 from reconciler.api.errors import ResponseFormatError
-from reconciler.models import STATISTICS, Backtest, Project, is_backtest_id, normalize_status
+from reconciler.models import BACKTEST_ID, STATISTICS, Backtest, Project, normalize_status
 from reconciler.timeutil import parse_datetime
+
+_STATISTICS = frozenset(STATISTICS)
+_is_id = BACKTEST_ID.fullmatch
+_isfinite = math.isfinite
 
 
 def _fail(endpoint: str, message: str) -> ResponseFormatError:
@@ -30,35 +36,40 @@ def backtest_list(body: dict[str, Any], project_id: int, endpoint: str = "backte
     return result
 
 
-def backtest(item: Any, project_id: int, endpoint: str = "backtests/read") -> Backtest:
-    if not isinstance(item, dict):
+def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", default_status: str = "") -> Backtest:
+    if type(item) is not dict:
         raise _fail(endpoint, "a backtest entry is not an object")
     backtest_id = item.get("backtestId")
-    if not is_backtest_id(backtest_id):
-        raise _fail(endpoint, f"backtest id {str(backtest_id)[:80]!r} is not 32 hex characters")
+    if type(backtest_id) is not str or _is_id(backtest_id) is None:
+        raise _fail(endpoint, f"backtestId {str(backtest_id)[:80]!r} is not 32 hex characters")
     try:
         created = parse_datetime(item.get("created"))
     except ValueError:
         raise _fail(endpoint, f"backtest {backtest_id} has no readable creation time ({str(item.get('created'))[:40]!r})") from None
-    raw_status = _text(item.get("status"))
+    raw_status = item.get("status", default_status)
+    if type(raw_status) is not str:
+        raw_status = ""
     tags = item.get("tags")
-    tags = [] if tags is None else tags
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+    if tags is None:
+        tags = ()
+    elif type(tags) is not list or not all(type(tag) is str for tag in tags):
         raise _fail(endpoint, f"backtest {backtest_id} has tags that are not a list of strings")
     optimization_id = item.get("optimizationId")
     note = item.get("note")
+    name = item.get("name")
+    progress = item.get("progress")
     return Backtest(
         id=backtest_id,
         project_id=_project_id(item.get("projectId"), project_id),
-        name=_text(item.get("name")),
+        name=name if type(name) is str else "",
         created=created,
         status=normalize_status(raw_status),
         raw_status=raw_status,
         tags=tuple(tags),
-        optimization_id=optimization_id if isinstance(optimization_id, str) and optimization_id else None,
-        progress=_number(item.get("progress")) or 0.0,
+        optimization_id=optimization_id if type(optimization_id) is str and optimization_id else None,
+        progress=float(progress) if type(progress) in (int, float) and _isfinite(progress) else 0.0,
         statistics=_statistics(item),
-        note=note if isinstance(note, str) else None,
+        note=note if type(note) is str else None,
     )
 
 
@@ -81,32 +92,31 @@ def projects(body: dict[str, Any]) -> list[Project]:
     result = []
     for item in items:
         project_id = item.get("projectId") if isinstance(item, dict) else None
-        if isinstance(project_id, bool) or not isinstance(project_id, int) or not 0 < project_id < 2**63:
+        if type(project_id) is not int or not 0 < project_id < 2**63:
             raise _fail("projects/read", "a project has no positive integer projectId")
-        result.append(Project(id=item["projectId"], name=_text(item.get("name"))))
+        name = item.get("name")
+        result.append(Project(id=project_id, name=name if type(name) is str else ""))
     return result
 
 
 def _project_id(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63 else default
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return value if type(value) is int and 0 < value < 2**63 else default
 
 
 def _statistics(item: dict[str, Any]) -> dict[str, float]:
-    """Statistics sit at the top level of a summary; a seed or snapshot may nest them."""
-    nested = item.get("statistics") if isinstance(item.get("statistics"), dict) else {}
-    stats = {}
-    for key in STATISTICS:
-        value = _number(item.get(key, nested.get(key)))
-        if value is not None:
-            stats[key] = value
+    """Statistics sit at the top level of a list summary; a state file nests them under `statistics`.
+
+    Values that are not finite numbers are left out: a backtest without a statistic never matches a rule on it.
+    """
+    stats: dict[str, float] = {}
+    nested = item.get("statistics")
+    if type(nested) is dict and nested:
+        for key in _STATISTICS.intersection(nested):
+            value = nested[key]
+            if type(value) in (int, float) and _isfinite(value):
+                stats[key] = float(value)
+    for key in _STATISTICS.intersection(item):
+        value = item[key]
+        if type(value) in (int, float) and _isfinite(value):
+            stats[key] = float(value)
     return stats

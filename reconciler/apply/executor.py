@@ -59,6 +59,7 @@ class Execution:
     results: list[TaskResult] = field(default_factory=list)
     interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
     halted: str | None = None  # why no new call was started before the end
+    bug: bool = False  # halted by an unexpected exception (exit 3, "please report")
 
 
 class _Stopped(Exception):
@@ -76,13 +77,14 @@ class Executor:
         self.pacer = Pacer(settings.max_rps)
         self.stop = threading.Event()
         self._halted: str | None = None
+        self._bug = False
         self._halt_lock = threading.Lock()
 
-    def halt(self, reason: str) -> None:
+    def halt(self, reason: str, bug: bool = False) -> None:
         """Start no new call; the first reason is the one reported."""
         with self._halt_lock:
             if self._halted is None:
-                self._halted = reason
+                self._halted, self._bug = reason, bug
         self.stop.set()
 
     def run(self, plan: Plan, tasks: list[Task]) -> Execution:
@@ -114,7 +116,7 @@ class Executor:
             pool.shutdown(wait=True)
             if self.progress:
                 self.progress.finish()
-        execution.halted = self._halted
+        execution.halted, execution.bug = self._halted, self._bug
         return execution
 
     def _drain(self, pool: ThreadPoolExecutor, futures: dict[Future, Task]) -> list[TaskResult]:
@@ -147,7 +149,7 @@ class Executor:
             self.halt(str(exc))
             result = TaskResult(task.project_id, task.backtest_id, task.action, Outcome.FAILED, f"{exc}; not {task.action.value}d")
         except Exception as exc:  # a bug: never let the queued deletes run on without us
-            self.halt(f"internal error ({type(exc).__name__}: {exc})")
+            self.halt(f"internal error ({type(exc).__name__}: {exc})", bug=True)
             result = TaskResult(task.project_id, task.backtest_id, task.action, Outcome.FAILED, f"internal error ({type(exc).__name__}: {exc})")
         if self.progress and result.outcome != Outcome.NOT_STARTED:
             self.progress.tick(result.outcome == Outcome.FAILED)

@@ -13,7 +13,7 @@ from reconciler.apply.preflight import Preflight
 from reconciler.models import Action, Outcome
 from reconciler.plan.model import Plan
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
+EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 3, 130, 143
 RESULT_FORMAT_VERSION = 1
 
 
@@ -44,6 +44,8 @@ class ApplyResult:
             return EXIT_TERMINATED
         if self.execution.interrupted_by:
             return EXIT_INTERRUPTED
+        if self.execution.bug:
+            return EXIT_INTERNAL
         unfinished = (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.NOT_STARTED)
         return EXIT_FAILED if self.execution.halted or any(r.outcome in unfinished for r in self.results) else EXIT_OK
 
@@ -55,6 +57,8 @@ def render_text(result: ApplyResult) -> str:
     lines = [f"{head}: {c['updated']:,} updated, {c['deleted']:,} deleted ({c['archived']:,} archived), {c['failed']:,} failed."]
     if execution.halted:
         lines.append(f"No new call was started after: {execution.halted}.")
+    if execution.bug:
+        lines.append("This is a bug in reconciler, not your input: please report it with this output and the same command's output with --verbose.")
     if execution.interrupted_by:
         lines.append(f"{execution.interrupted_by} received: no new call was started; the calls in flight finished and are journaled.")
     if c["partly-updated"]:

@@ -12,7 +12,6 @@ from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.fsutil import write_atomic
-from reconciler.live import FetchStats, fetch_states
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
@@ -55,6 +54,8 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
         plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
                           strict=options.strict, state_source=source)
         return plan, states
+    from reconciler.live import FetchStats, fetch_states  # here: an offline plan never loads the HTTP stack
+
     client = rt.client(options.parallelism)
     stats = FetchStats()
     states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
@@ -13,9 +13,9 @@ from reconciler.errors import ConfigError
 from reconciler.projects import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import ProjectSpec
-from reconciler.models import Backtest, Project
-from reconciler.statefile import dump_state
-from reconciler.timeutil import format_api_datetime, format_iso, utcnow
+from reconciler.models import Project
+from reconciler.statefile import RecordedProject, RecordedState, dumps_state, write_state
+from reconciler.timeutil import format_iso, utcnow
 
 
 def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, with_notes: bool = False, parallelism: int = PARALLELISM) -> int:
@@ -29,20 +29,19 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
     recorded_at = format_iso(utcnow())
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         listed = list(pool.map(lambda p: client.list_backtests(p.id, include_statistics=True), chosen))
-        documents = []
+        recorded = []
         for project, backtests in zip(chosen, listed):
             readable = [b for b in backtests if with_notes or b.id in managed]
             notes = {b.id: b.note or "" for b in pool.map(lambda b, pid=project.id: client.read_backtest(pid, b.id), readable)}
-            documents.append({"projectId": project.id, "name": project.name,
-                              "backtests": [_record(b, notes.get(b.id, "")) for b in sorted(backtests, key=lambda b: (b.created, b.id))]})
-    state = {"recordedAt": recorded_at, "apiUrl": rt.api_identity, "projects": documents}
+            recorded.append(RecordedProject(project.id, project.name, [replace(b, note=notes.get(b.id, "")) for b in backtests]))
+    state = RecordedState(recorded, recorded_at, rt.api_identity)
     if output == "-":
-        rt.stdout.write(json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n")
+        rt.stdout.write(dumps_state(state) + "\n")
     else:
-        dump_state(state, output)
-    total = sum(len(d["backtests"]) for d in documents)
-    notes = "all notes" if with_notes else f"managed notes: {len(managed)}"
-    rt.err(f"Recorded {len(documents)} project{'s' if len(documents) != 1 else ''} ({total:,} backtests, statistics, {notes}) at {recorded_at}"
+        write_state(state, output)
+    total = sum(len(p.backtests) for p in recorded)
+    notes_text = "all notes" if with_notes else f"managed notes: {len(managed)}"
+    rt.err(f"Recorded {len(recorded)} project{'s' if len(recorded) != 1 else ''} ({total:,} backtests, statistics, {notes_text}) at {recorded_at}"
            f"{'' if output == '-' else ' to ' + output}. Plan against it offline with: reconciler plan MANIFEST --state {output}")
     return 0
 
@@ -51,8 +50,3 @@ def _choose(projects: Sequence[Project], specs: Sequence[ProjectSpec], wanted: S
     """The manifest's projects, then those named with --project."""
     from_manifest = [str(entry.project_id) for entry in resolve_projects(specs, projects)]
     return pick_projects(projects, [*from_manifest, *wanted])
-
-
-def _record(b: Backtest, note: str) -> dict[str, Any]:
-    return {"backtestId": b.id, "name": b.name, "note": note, "created": format_api_datetime(b.created), "status": b.raw_status or b.status,
-            "tags": list(b.tags), "optimizationId": b.optimization_id or "", "statistics": dict(b.statistics)}

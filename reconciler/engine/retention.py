@@ -198,7 +198,7 @@ def _keep_counting(index: int, policy: KeepPolicy, candidates: Sequence[Backtest
 
 def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
     assert policy.within is not None
-    horizon = now - policy.within
+    horizon = now - policy.within.delta
     for backtest in candidates:
         if backtest.created >= horizon:
             reasons[backtest.id].append(f"keep[{index}]: {policy.text}")

@@ -19,9 +19,9 @@ def matches(selector: Selector, backtest: Backtest, now: datetime) -> bool:
         return False
     if selector.statuses and backtest.status not in selector.statuses:
         return False
-    if selector.older_than is not None and not now - backtest.created > selector.older_than:
+    if selector.older_than is not None and not now - backtest.created > selector.older_than.delta:
         return False
-    if selector.newer_than is not None and not now - backtest.created < selector.newer_than:
+    if selector.newer_than is not None and not now - backtest.created < selector.newer_than.delta:
         return False
     if selector.optimization is not None and (backtest.optimization_id is not None) != selector.optimization:
         return False

@@ -11,7 +11,7 @@ from typing import Any
 from reconciler.manifest.model import Comparison, DeclaredBacktest, KeepPolicy, ProjectSpec, Selector
 from reconciler.manifest.regex import compile_linear
 from reconciler.models import PROTECTED_TAG
-from reconciler.timeutil import parse_duration
+from reconciler.timeutil import duration
 
 DEFAULT_RULES: dict[str, Any] = {"prune": False, "protect_tags": [PROTECTED_TAG], "allow_empty": False, "protect": [], "delete": [], "keep": []}
 #: The keys a project's rules are made of; a saved plan carries them so apply can re-check a delete against them.
@@ -29,7 +29,7 @@ def build_project(rules: dict[str, Any], *, id: int | None, name: str | None, ba
         backtests=backtests,
         protect=tuple(build_selector(s) for s in rules["protect"]),
         delete=tuple(build_selector(s) for s in rules["delete"]),
-        keep=tuple(_build_keep(k) for k in rules["keep"]),
+        keep=tuple(build_keep(k) for k in rules["keep"]),
         source=source,
         rules=rules,
     )
@@ -43,35 +43,20 @@ def build_selector(raw: dict[str, Any]) -> Selector:
         name_regex=compile_linear(raw["name_regex"]) if "name_regex" in raw else None,
         tags=tuple(raw.get("tags") or ()),
         statuses=tuple([statuses] if isinstance(statuses, str) else statuses or ()),
-        older_than=parse_duration(raw["older_than"]) if "older_than" in raw else None,
-        newer_than=parse_duration(raw["newer_than"]) if "newer_than" in raw else None,
+        older_than=duration(raw["older_than"]) if "older_than" in raw else None,
+        newer_than=duration(raw["newer_than"]) if "newer_than" in raw else None,
         optimization=raw.get("optimization"),
         stats=tuple((key, Comparison.parse(text)) for key, text in (raw.get("stats") or {}).items()),
-        text=_selector_text(raw),
     )
 
 
-def _selector_text(raw: dict[str, Any]) -> str:
-    parts = []
-    for key, value in raw.items():
-        if isinstance(value, list):
-            value = ", ".join(map(str, value))
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, bool):
-            value = str(value).lower()
-        parts.append(f"{key} {value}")
-    return "; ".join(parts)
-
-
-def _build_keep(raw: dict[str, Any]) -> KeepPolicy:
+def build_keep(raw: dict[str, Any]) -> KeepPolicy:
     ((kind, value),) = raw.items()
     if kind == "within":
-        return KeepPolicy(kind, within=parse_duration(value), text=f"within {value}")
+        return KeepPolicy(kind, within=duration(value))
     if kind == "best":
-        order = value.get("order", "desc")
-        return KeepPolicy(kind, count=value["count"], by=value["by"], order=order, text=f"best {value['by']}{' asc' if order == 'asc' else ''}")
+        return KeepPolicy(kind, count=value["count"], by=value["by"], order=value.get("order", "desc"))
     if kind == "match":
         selectors = value if isinstance(value, list) else [value]
-        return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors), text="match " + " | ".join(_selector_text(s) for s in selectors))
-    return KeepPolicy(kind, count=value, text=kind)
+        return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors))
+    return KeepPolicy(kind, count=value)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from reconciler.models import PROTECTED_TAG, tag_key, tag_keys
+from reconciler.timeutil import Duration
 
 if TYPE_CHECKING:
     from reconciler.manifest.regex import Pattern
@@ -47,15 +47,28 @@ class Selector:
     name_regex: "Pattern | None" = None  # RE2: linear time
     tags: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
-    older_than: timedelta | None = None
-    newer_than: timedelta | None = None
+    older_than: Duration | None = None
+    newer_than: Duration | None = None
     optimization: bool | None = None
     stats: tuple[tuple[str, Comparison], ...] = ()
-    text: str = ""  # how the manifest wrote it, for reasons
 
     @cached_property
     def tag_set(self) -> frozenset[str]:
         return tag_keys(self.tags)
+
+    @cached_property
+    def text(self) -> str:
+        """What reasons show, derived from the selector itself (`status failed; older_than 3d`)."""
+        parts = [(key, value) for key, value in (
+            ("name", ", ".join(self.names)), ("name_regex", self.name_regex.pattern if self.name_regex is not None else ""),
+            ("tags", ", ".join(self.tags)), ("status", ", ".join(self.statuses)),
+            ("older_than", str(self.older_than or "")), ("newer_than", str(self.newer_than or "")),
+            ("optimization", "" if self.optimization is None else str(self.optimization).lower()),
+            ("stats", ", ".join(f"{key} {comparison}" for key, comparison in self.stats))) if value]
+        return "; ".join(f"{key} {value}" for key, value in parts)
+
+    def __str__(self) -> str:
+        return self.text
 
     @property
     def reads_statistics(self) -> bool:
@@ -66,15 +79,29 @@ class Selector:
 class KeepPolicy:
     kind: str
     count: int = 0
-    within: timedelta | None = None
+    within: Duration | None = None
     by: str = ""
     order: str = "desc"
     match: tuple[Selector, ...] = ()
-    text: str = ""
+
+    @cached_property
+    def text(self) -> str:
+        """What reasons show, derived from the policy (restic's String()): `daily`, `within 14d`, `best sharpeRatio asc`."""
+        return _POLICY_TEXT.get(self.kind, lambda p: p.kind)(self)
+
+    def __str__(self) -> str:
+        return self.text
 
     @property
     def reads_statistics(self) -> bool:
         return self.kind == "best" or any(s.reads_statistics for s in self.match)
+
+
+_POLICY_TEXT: dict[str, Callable[[KeepPolicy], str]] = {
+    "within": lambda p: f"within {p.within}",
+    "best": lambda p: f"best {p.by}{' asc' if p.order == 'asc' else ''}",
+    "match": lambda p: "match " + " | ".join(map(str, p.match)),
+}
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from reconciler.engine.guards import DELETE_ALL_MESSAGE, EMPTY_MESSAGE, can_only_delete_all, leaves_nothing_completed
 from reconciler.engine.retention import Decision, decide
+from reconciler.gc_control import gc_paused
 from reconciler.models import Action
 from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.projects import ProjectState
@@ -24,18 +23,6 @@ def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest
         projects = [plan_project(state, now, declared, where_live, strict) for state in states]
     return Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
                 declared_anywhere=declared, created_at=format_iso(utcnow()), state=state_source)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Planning allocates one short-lived acyclic record per backtest; the cyclic GC only slows that down."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[str, str] | None = None,

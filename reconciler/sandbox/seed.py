@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
-from reconciler.statefile import load_state, normalize_state
+from reconciler.statefile import RecordedState, parse_state, read_state
 from reconciler.timeutil import format_api_datetime
 
 #: The demo account ends here, so ids, names and dates are the same on every machine.
@@ -118,15 +118,19 @@ def _demo_project(rng: random.Random, project_id: int, count: int, failed_share:
     return rows
 
 
-def rows_from_state(state: dict[str, Any]) -> tuple[list[ProjectRow], list[BacktestRow]]:
+#: Status words a state file may use, as the service spells them (the sandbox serves what the service sends).
+_API_STATUS = {"completed": "Completed.", "failed": "Runtime Error", "running": "Running: 50%", "queued": "In Queue..."}
+
+
+def rows_from_state(state: RecordedState) -> tuple[list[ProjectRow], list[BacktestRow]]:
     projects, backtests = [], []
-    for project in state["projects"]:
-        created = min((b["created"] for b in project["backtests"]), default="2024-01-01 00:00:00")
-        projects.append(ProjectRow(project["projectId"], project["name"], created, created))
-        for b in project["backtests"]:
-            in_progress = b["status"].startswith(("Running", "In Queue"))
-            backtests.append(BacktestRow(b["backtestId"], project["projectId"], b["name"], b["note"], b["created"], b["status"],
-                                         0.5 if in_progress else 1.0, b["optimizationId"], b["tags"], b["statistics"], {}))
+    for project in state.projects:
+        created = format_api_datetime(min((b.created for b in project.backtests), default=DEMO_END - timedelta(days=730)))
+        projects.append(ProjectRow(project.project_id, project.name, created, created))
+        for b in project.backtests:
+            status = _API_STATUS.get(b.raw_status, b.raw_status) or "Completed."
+            backtests.append(BacktestRow(b.id, project.project_id, b.name, b.note or "", format_api_datetime(b.created), status,
+                                         0.5 if b.in_progress else 1.0, b.optimization_id or "", list(b.tags), dict(b.statistics), {}))
     return projects, backtests
 
 
@@ -137,12 +141,12 @@ def apply_seed(store: SandboxStore, seed: str) -> str:
     elif seed == "empty":
         projects, backtests = [], []
     else:
-        projects, backtests = rows_from_state(load_state(Path(seed)))
+        projects, backtests = rows_from_state(read_state(Path(seed)))
     store.replace_all(projects, backtests, seed)
     return f"{len(projects)} projects, {len(backtests)} backtests"
 
 
 def seed_from_data(store: SandboxStore, data: Any) -> None:
     """Seed from an in-memory state document (tests and benchmarks)."""
-    projects, backtests = rows_from_state(normalize_state(data))
+    projects, backtests = rows_from_state(parse_state(data))
     store.replace_all(projects, backtests, "data")

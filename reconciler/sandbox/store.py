@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 from contextlib import contextmanager
 
+from reconciler.statefile import RecordedState, parse_state, record
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (
@@ -161,21 +163,10 @@ class SandboxStore:
 
     # --- the state-file format -------------------------------------------
 
-    def export_state(self, project_ids: list[int] | None = None) -> dict[str, Any]:
+    def export_state(self, project_ids: list[int] | None = None) -> RecordedState:
+        """What the store holds, as the records a state file would give (written and read by statefile)."""
         projects = [p for p in self.projects() if project_ids is None or p.project_id in project_ids]
-        return {
-            "projects": [
-                {
-                    "projectId": p.project_id,
-                    "name": p.name,
-                    "backtests": [
-                        {
-                            "backtestId": b.backtest_id, "name": b.name, "note": b.note, "created": b.created,
-                            "status": b.status, "tags": b.tags, "optimizationId": b.optimization_id, "statistics": b.statistics,
-                        }
-                        for b in sorted(self.backtests(p.project_id), key=lambda b: (b.created, b.backtest_id))
-                    ],
-                }
-                for p in projects
-            ]
-        }
+        document = {"projects": [{"projectId": p.project_id, "name": p.name, "backtests": [
+            record(b.backtest_id, b.name, b.note, b.created, b.status, b.tags, b.optimization_id, b.statistics)
+            for b in sorted(self.backtests(p.project_id), key=lambda b: (b.created, b.backtest_id))]} for p in projects]}
+        return parse_state(document, "sandbox")
