@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import NotFoundError
@@ -31,56 +31,88 @@ class FetchStats:
     seconds: float = 0.0
 
 
-def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = PARALLELISM,
-                 stats: FetchStats | None = None) -> list[ProjectState]:
-    stats = stats or FetchStats()
+@dataclass(frozen=True)
+class Fetch:
+    """One project to read: its list (with statistics or not), and the notes of the backtests `read_note` picks."""
+
+    project_id: int
+    statistics: bool = False
+    read_note: Callable[[Backtest], bool] = lambda backtest: False
+    source: str = ""  # where the manifest names it, for a clear error
+
+
+def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, parallelism: int = PARALLELISM,
+                    stats: FetchStats | None = None) -> dict[int, list[Backtest]]:
+    """The one concurrent fetcher (plan, apply --plan, import and snapshot): lists first, and each project's
+    note reads as soon as its list is in, all on the client's one session. A backtest whose read says it
+    is gone is left out: it was deleted between the list and the read."""
+    stats = stats if stats is not None else FetchStats()
     started = time.monotonic()
     lock = threading.Lock()
 
-    def counted(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        result = fn(*args, **kwargs)
+    def counted(fn: Callable[..., Any], *args: Any) -> Any:
+        result = fn(*args)
         with lock:
             stats.calls += 1
         return result
 
-    projects = counted(client.list_projects) if needs_project_list(specs, wanted) else None
-    selected = select_projects(resolve_projects(specs, projects), wanted)
-    states: dict[int, ProjectState] = {}
-    lists: dict[Future, tuple[ProjectSpec, int, str]] = {}
-    reads: dict[Future, str] = {}
-    notes: dict[str, str] = {}
+    listed: dict[int, list[Backtest]] = {}
+    lists: dict[Future, Fetch] = {}
+    reads: dict[Future, tuple[int, str]] = {}
+    notes: dict[str, str | None] = {}
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # completions in O(1), however many reads are pending
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="fetch") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="fetch")
 
-        def submit(fn: Callable[..., object], *args: object) -> Future:
-            future = pool.submit(counted, fn, *args)
-            future.add_done_callback(finished.put)
-            return future
+    def submit(fn: Callable[..., Any], *args: Any) -> Future:
+        future = pool.submit(counted, fn, *args)
+        future.add_done_callback(finished.put)
+        return future
 
-        for entry in selected:
-            lists[submit(_list, client, entry.project_id, entry.spec.reads_statistics, entry.spec.source)] = (entry.spec, entry.project_id, entry.name)
+    try:
+        for fetch in fetches:
+            lists[submit(_list, client, fetch.project_id, fetch.statistics, fetch.source)] = fetch
         outstanding = len(lists)
         while outstanding:
             future = finished.get()
             outstanding -= 1
             if future in lists:  # a project's list is in: start its note reads right away
-                spec, project_id, name = lists[future]
-                backtests = future.result()
-                states[project_id] = ProjectState(spec, project_id, name, backtests)
-                for backtest in backtests:
-                    if backtest.id in spec.managed_notes and not backtest.in_progress:
-                        reads[submit(client.read_backtest, project_id, backtest.id)] = backtest.id
+                fetch = lists[future]
+                listed[fetch.project_id] = future.result()
+                for backtest in listed[fetch.project_id]:
+                    if fetch.read_note(backtest):
+                        reads[submit(client.read_backtest, fetch.project_id, backtest.id)] = (fetch.project_id, backtest.id)
                         outstanding += 1
             else:
                 try:
-                    notes[reads[future]] = future.result().note or ""
+                    notes[reads[future][1]] = future.result().note or ""
                 except NotFoundError:
-                    notes[reads[future]] = ""  # deleted between list and read: the next plan shows it missing
-    for state in states.values():
-        state.backtests = [replace(b, note=notes[b.id]) if b.id in notes else b for b in state.backtests]
-    stats.backtests = sum(len(s.backtests) for s in states.values())
+                    notes[reads[future][1]] = None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an error or Ctrl-C: queued calls are dropped, not sent
+    result = {pid: [replace(b, note=notes[b.id]) if b.id in notes else b for b in backtests if notes.get(b.id, "") is not None]
+              for pid, backtests in listed.items()}
+    stats.backtests += sum(len(backtests) for backtests in result.values())
     stats.seconds = time.monotonic() - started
-    return [states[entry.project_id] for entry in selected]
+    return result
+
+
+def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = PARALLELISM,
+                 stats: FetchStats | None = None) -> list[ProjectState]:
+    """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes."""
+    stats = stats if stats is not None else FetchStats()
+    projects = None
+    if needs_project_list(specs, wanted):
+        projects = client.list_projects()
+        stats.calls += 1
+    selected = select_projects(resolve_projects(specs, projects), wanted)
+    fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source)
+                                       for entry in selected], parallelism=parallelism, stats=stats)
+    return [ProjectState(entry.spec, entry.project_id, entry.name, fetched[entry.project_id]) for entry in selected]
+
+
+def _managed_note(spec: ProjectSpec) -> Callable[[Backtest], bool]:
+    managed = spec.managed_notes
+    return lambda backtest: backtest.id in managed and not backtest.in_progress
 
 
 def _list(client: QuantConnectClient, project_id: int, include_statistics: bool, source: str = "") -> list[Backtest]:
@@ -94,22 +126,10 @@ def _list(client: QuantConnectClient, project_id: int, include_statistics: bool,
 
 def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = PARALLELISM) -> dict[int, dict[str, Backtest]]:
     """The live state of every project a saved plan touches: one list each, plus the notes it observed."""
-    touched = [p for p in plan.projects if p.actions]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="reread") as pool:
-        listed = dict(zip((p.project_id for p in touched), pool.map(lambda p: _list(client, p.project_id, p.spec.reads_statistics), touched)))
-        live = {pid: {b.id: b for b in backtests} for pid, backtests in listed.items()}
-        wanted = [(p.project_id, e.id) for p in touched for e in p.actions
-                  if e.observed and "note" in e.observed and e.id in live[p.project_id]]
-
-        def read(item: tuple[int, str]) -> tuple[int, str, str | None]:
-            try:
-                return item[0], item[1], client.read_backtest(*item).note or ""
-            except NotFoundError:
-                return item[0], item[1], None
-
-        for pid, bid, note in pool.map(read, wanted):
-            if note is None:
-                live[pid].pop(bid, None)
-            else:
-                live[pid][bid] = replace(live[pid][bid], note=note)
-    return live
+    fetches = []
+    for project in plan.projects:
+        if project.actions:
+            observed_notes = frozenset(e.id for e in project.actions if e.observed and "note" in e.observed)
+            fetches.append(Fetch(project.project_id, project.spec.reads_statistics, lambda b, ids=observed_notes: b.id in ids))
+    fetched = fetch_backtests(client, fetches, parallelism=parallelism)
+    return {pid: {b.id: b for b in backtests} for pid, backtests in fetched.items()}

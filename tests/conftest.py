@@ -61,3 +61,12 @@ def demo_sandbox(start_sandbox: Callable[..., SandboxServer], demo_db: Path) -> 
 def make_client(server: SandboxServer, **kwargs: object) -> QuantConnectClient:
     kwargs.setdefault("retry", FAST_RETRY)
     return QuantConnectClient(SANDBOX_CREDENTIALS, server.url, **kwargs)  # type: ignore[arg-type]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/*.json from the current engine (then review the diff).")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

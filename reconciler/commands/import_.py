@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import yaml
 
 from reconciler.commands.runtime import Runtime
+from reconciler.live import Fetch, fetch_backtests
 from reconciler.defaults import PARALLELISM
 from reconciler.projects import pick_projects
 from reconciler.timeutil import format_iso, utcnow
@@ -19,24 +19,19 @@ SCHEMA_COMMENT = "# yaml-language-server: $schema=./manifest.schema.json\n# (edi
 def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = PARALLELISM) -> int:
     client = rt.client(parallelism)
     chosen = pick_projects(client.list_projects(), wanted)
+    fetched = fetch_backtests(client, [Fetch(p.id, read_note=lambda b: with_notes) for p in chosen], parallelism=parallelism)
     documents: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = list(pool.map(lambda p: client.list_backtests(p.id), chosen))
-        for project, backtests in zip(chosen, listed):
-            notes: dict[str, str] = {}
+    for project in chosen:
+        declared = []
+        for b in sorted(fetched[project.id], key=lambda b: (b.created, b.id)):
+            entry: dict[str, Any] = {"id": b.id}
+            if b.name:
+                entry["name"] = b.name
             if with_notes:
-                reads = pool.map(lambda b, pid=project.id: client.read_backtest(pid, b.id), backtests)
-                notes = {b.id: b.note or "" for b in reads}
-            declared = []
-            for b in sorted(backtests, key=lambda b: (b.created, b.id)):
-                entry: dict[str, Any] = {"id": b.id}
-                if b.name:
-                    entry["name"] = b.name
-                if with_notes:
-                    entry["note"] = notes.get(b.id, "")
-                entry["tags"] = list(dict.fromkeys(b.tags))
-                declared.append(entry)
-            documents.append({"id": project.id, "prune": False, "backtests": declared})
+                entry["note"] = b.note or ""
+            entry["tags"] = list(dict.fromkeys(b.tags))
+            declared.append(entry)
+        documents.append({"id": project.id, "prune": False, "backtests": declared})
     rt.out(SCHEMA_COMMENT)
     rt.out(f"# Imported by `reconciler import` at {format_iso(utcnow())} from {client.api_url}.")
     rt.out("# Declares every backtest as it is today (declared backtests are never deleted); prune is off.")

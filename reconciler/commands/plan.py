@@ -16,7 +16,7 @@ from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
 from reconciler.projects import ProjectState
-from reconciler.plan.render import RENDERERS, render_text
+from reconciler.plan.render import RENDERERS, SHOWS_PROBLEMS
 from reconciler.recorded import states_from_file
 from reconciler.timeutil import parse_datetime, utcnow
 
@@ -65,16 +65,13 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
 
 
 def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
-    if fmt == "text":
-        rt.out(render_text(plan, color=rt.color(rt.stdout), show_kept=show_kept))
-        return
-    rt.stdout.write(RENDERERS[fmt](plan))
-    if fmt == "json":
-        rt.stdout.write("\n")
-    for warning in plan.warnings:
-        rt.err(f"warning: {warning}")
-    for error in plan.errors:
-        rt.err(f"error: {error}")
+    """The document on stdout; for machine formats, warnings and errors also on stderr (the document stays clean)."""
+    rt.stdout.write(RENDERERS[fmt](plan, color=rt.color(rt.stdout), show_kept=show_kept))
+    if fmt not in SHOWS_PROBLEMS:
+        for warning in plan.warnings:
+            rt.err(f"warning: {warning}")
+        for error in plan.errors:
+            rt.err(f"error: {error}")
 
 
 def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | None = None, detailed_exitcode: bool = False, show_kept: bool = False) -> int:

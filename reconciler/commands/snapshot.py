@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -10,6 +9,7 @@ from typing import Sequence
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
 from reconciler.errors import ConfigError
+from reconciler.live import Fetch, fetch_backtests
 from reconciler.projects import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import ProjectSpec
@@ -27,13 +27,9 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
     chosen = _choose(projects, specs, wanted)
     managed = {backtest_id for spec in specs for backtest_id in spec.managed_notes}
     recorded_at = format_iso(utcnow())
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = list(pool.map(lambda p: client.list_backtests(p.id, include_statistics=True), chosen))
-        recorded = []
-        for project, backtests in zip(chosen, listed):
-            readable = [b for b in backtests if with_notes or b.id in managed]
-            notes = {b.id: b.note or "" for b in pool.map(lambda b, pid=project.id: client.read_backtest(pid, b.id), readable)}
-            recorded.append(RecordedProject(project.id, project.name, [replace(b, note=notes.get(b.id, "")) for b in backtests]))
+    read_note = (lambda b: True) if with_notes else (lambda b: b.id in managed)
+    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=read_note) for p in chosen], parallelism=parallelism)
+    recorded = [RecordedProject(p.id, p.name, [replace(b, note=b.note or "") for b in fetched[p.id]]) for p in chosen]
     state = RecordedState(recorded, recorded_at, rt.api_identity)
     if output == "-":
         rt.stdout.write(dumps_state(state) + "\n")

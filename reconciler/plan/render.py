@@ -77,8 +77,8 @@ def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
     return lines
 
 
-def render_json(plan: Plan) -> str:
-    return plan.to_json()
+def render_json(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
+    return plan.to_json() + "\n"
 
 
 def _md(text: str) -> str:
@@ -88,7 +88,7 @@ def _md(text: str) -> str:
     return escaped.replace("\n", " ")
 
 
-def render_markdown(plan: Plan) -> str:
+def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
     totals = plan.totals()
     lines = ["### backtest-reconciler plan", "", f"**{summary_line(plan)}**", ""]
     lines.append(f"{_md(source_line(plan))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`.")
@@ -135,4 +135,10 @@ def _md_details(project: ProjectPlan, budget: int) -> list[str]:
     return lines
 
 
-RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}
+def render_text_document(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
+    return render_text(plan, color=color, show_kept=show_kept) + "\n"
+
+
+#: One renderer per --format, each a whole document for stdout (the text view shows warnings and errors in place).
+RENDERERS: dict[str, Callable[..., str]] = {"text": render_text_document, "json": render_json, "markdown": render_markdown}
+SHOWS_PROBLEMS = {"text"}
