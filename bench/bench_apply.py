@@ -104,6 +104,44 @@ def _headers() -> dict[str, str]:
     return {"Timestamp": timestamp, "Authorization": "Basic " + base64.b64encode(f"{DEFAULT_USER_ID}:{digest}".encode()).decode()}
 
 
+def rate_limited(directory: Path, count: int = 600, limit: int = 100, window: float = 1.0, parallelism: int = PARALLELISM) -> None:
+    """apply --no-archive under a 429 rate limit (limit calls per window): every worker waits for one Retry-After."""
+    from reconciler.sandbox.seed import seed_from_data
+    from reconciler.sandbox.server import Faults, SandboxConfig, SandboxServer
+    from reconciler.sandbox.store import SandboxStore
+
+    rng = random.Random(9)
+    store = SandboxStore(directory / "limited.sqlite")
+    seed_from_data(store, {"projects": [{"projectId": PROJECT, "name": "Bench", "backtests": [
+        {"backtestId": f"{rng.getrandbits(128):032x}", "name": f"bench-{i}", "created": "2026-01-02 10:00:00", "status": "Completed."}
+        for i in range(count)]}]})
+    server = SandboxServer(store, SandboxConfig(port=0, faults=Faults(rate_limit=limit, rate_window=window))).start()
+    try:
+        manifest_path = directory / "limited.yaml"
+        manifest_path.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    allow_empty: true\n    delete: [{{name: 'bench-*'}}]\n")
+        manifest = load_manifest([manifest_path])
+        client = QuantConnectClient(Credentials(DEFAULT_USER_ID, DEFAULT_API_TOKEN), server.url, pool_size=parallelism * 2)
+        states = fetch_states(client, manifest.projects, parallelism=parallelism)
+        plan = build_plan(states, utcnow(), manifest_digest=manifest.digest, api_url=server.url)
+        checked = preflight(plan, {s.project_id: {b.id: b for b in s.backtests} for s in states})
+        journal = Journal(directory / "journal-limited.jsonl")
+        before = server.app.request_count
+        started = time.perf_counter()
+        execution = Executor(client, journal, None, ExecutionSettings(parallelism=parallelism)).run(plan, checked.tasks)
+        elapsed = time.perf_counter() - started
+        journal.close()
+        calls = sum(r.calls for r in execution.results)
+        rejected = server.app.request_count - before - calls
+        windows = max(1.0, elapsed / window)
+        bound = max(calls / limit * window, calls * 0 / parallelism)
+        print(f"apply under a rate limit of {limit} calls per {window:g} s: {count} deletes, {calls} calls, parallelism {parallelism}")
+        print(f"  wall time {elapsed:.2f} s; lower bound calls / limit x window = {bound:.2f} s; ratio {elapsed / bound:.2f}x; "
+              f"{rejected} answers were 429 ({rejected / windows:.1f} per window; all {parallelism} workers wait for one Retry-After)")
+    finally:
+        server.stop()
+        store.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--naive-sample", type=int, default=250)
@@ -136,6 +174,7 @@ def main() -> int:
                   f"ratio {ratio:.2f}x (target <= 1.3x)")
             print(f"  naive sequential loop, same calls: {naive:.2f} s{'' if sample == COUNT else f' (timed on {sample}, scaled to {COUNT:,})'}; "
                   f"apply is {speedup:.1f}x faster (target >= 5x)")
+        rate_limited(directory)
     return 0 if ok else 1
 
 

@@ -7,6 +7,7 @@ becomes one line on stderr and exit 1 (a traceback only with --verbose).
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ def internal_error_message(exc: BaseException) -> str:
 def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: Any) -> None:
     from reconciler.commands.runtime import Runtime
 
+    gc.freeze()  # everything imported so far lives as long as the process: out of the collector's sight
+    gc.enable()
     options: GlobalOptions = ctx.obj
     runtime = Runtime(options)
     try:

@@ -6,6 +6,7 @@ more than the rest of that answer. Everything else goes to the CLI (reconciler.c
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from reconciler import __version__
@@ -17,6 +18,9 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(VERSION_LINE + "\n")
         raise SystemExit(0)
+    # Imports build hundreds of thousands of long-lived objects; the cyclic GC scanning them frees nothing (a fifth
+    # of start-up, measured). The CLI turns it back on, with those objects frozen, once the command is loaded.
+    gc.disable()
     from reconciler.cli import main as cli_main
 
     cli_main()

@@ -264,3 +264,24 @@ def test_transport_error_keeps_the_last_body(start_sandbox, demo_db) -> None:
     with pytest.raises(TransportError) as info:
         client.authenticate()
     assert info.value.status == 500 and "injected by the sandbox" in info.value.body
+
+
+def test_one_retry_after_holds_every_worker(start_sandbox: Callable[..., SandboxServer], demo_db) -> None:
+    """A 429's Retry-After is for the whole client: a worker that did not get the 429 waits too, instead of collecting its own."""
+    server = start_sandbox(db=demo_db, faults=Faults(rate_limit=2, rate_window=1.5))
+    sleep = RecordingSleep()
+    client = make_client(server, sleep=sleep)
+    client.authenticate()
+    client.authenticate()  # the window's two calls are used
+    import threading
+
+    first = threading.Thread(target=client.authenticate)
+    first.start()
+    deadline = time.monotonic() + 10
+    while not sleep.calls and time.monotonic() < deadline:  # the first worker got its 429 and is waiting
+        time.sleep(0.01)
+    started = time.monotonic()
+    client.authenticate()  # the second worker: held before it sends anything
+    first.join()
+    assert time.monotonic() - started >= 1.0
+    assert server.app.request_count == 5  # 2 + the first worker's 429 and retry + the second's one call: one 429 in all

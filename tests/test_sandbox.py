@@ -253,3 +253,17 @@ def test_fuzz_endpoints_never_crash(demo_sandbox: SandboxServer, endpoint: str, 
     answer = response.json()
     assert isinstance(answer["success"], bool) and isinstance(answer["errors"], list)
     assert answer["success"] or answer["errors"]
+
+
+def test_list_built_by_sqlite_is_the_python_shape(demo_sandbox: SandboxServer) -> None:
+    """/backtests/list is built in SQL for speed; it must say exactly what the Python shape (_summary_body) says."""
+    from reconciler.sandbox.server import _summary_body
+
+    store = demo_sandbox.store
+    store.update_backtest(23456791, store.backtests(23456791)[0].backtest_id, tags=["a", "b"])
+    for project in store.projects():
+        for with_stats in (False, True):
+            built = store.summaries_json(project.project_id, with_stats)
+            assert built is not None
+            expected = [_summary_body(row, with_stats) for row in store.backtests(project.project_id)]
+            assert json.loads(built[0]) == expected and built[1] == len(expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ class QuantConnectClient:
         self._sleep = sleep
         self._rng = random.Random()
         self._auth = _SignedAuth(credentials, clock)
+        self._not_before = 0.0  # monotonic time before which no request starts: a 429's Retry-After holds every worker
+        self._not_before_lock = threading.Lock()
         self.clock_offset: float | None = None  # server minus local time, from the last response's Date header
         self.session = requests.Session()
         # Loopback (the sandbox) never goes through a proxy from the environment; https proxies and CA bundles still apply.
@@ -101,6 +104,7 @@ class QuantConnectClient:
         body = json.dumps(payload or {})
         last_problem, last_body, last_status = "", "", None
         for attempt in range(self.retry.attempts):
+            self._wait_for_rate_limit()
             started = time.monotonic()
             try:
                 answer = self._exchange(url, body)
@@ -113,7 +117,10 @@ class QuantConnectClient:
             log.debug("POST /%s -> %d in %.0f ms (attempt %d)", endpoint, answer.status, elapsed, attempt + 1)
             if answer.status == 429 or answer.status >= 500:
                 last_problem, last_body, last_status = f"HTTP {answer.status}", answer.text[:_BODY_KEEP], answer.status
-                self._pause(attempt, _retry_after(answer.headers, self._clock()) if answer.status == 429 else None)
+                retry_after = _retry_after(answer.headers, self._clock()) if answer.status == 429 else None
+                if retry_after is not None:
+                    self._hold_all(min(retry_after, self.retry.max_retry_after))
+                self._pause(attempt, retry_after)
                 continue
             return self._interpret(endpoint, answer)
         raise TransportError(
@@ -141,6 +148,16 @@ class QuantConnectClient:
             return _Answer(response.status_code, response.headers, data)
         finally:
             response.close()
+
+    def _hold_all(self, seconds: float) -> None:
+        """The service said when to come back: no worker on this client sends anything before then."""
+        with self._not_before_lock:
+            self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+    def _wait_for_rate_limit(self) -> None:
+        delay = self._not_before - time.monotonic()
+        if delay > 0:
+            self._sleep(delay)
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         if attempt + 1 >= self.retry.attempts:

@@ -39,6 +39,11 @@ CREATE INDEX IF NOT EXISTS backtests_by_project ON backtests(project_id, created
 """
 
 _COLUMNS = "backtest_id, project_id, name, note, created, status, progress, optimization_id, tags, statistics, parameter_set"
+#: One /backtests/list entry, in the official field names and types (server._summary_body is the same shape in Python).
+_SUMMARY_SQL = """json_object('backtestId', backtest_id, 'status', status, 'name', name, 'created', created, 'progress', progress,
+    'optimizationId', optimization_id, 'tradeableDates', CASE WHEN progress >= 1 THEN 252 ELSE 0 END,
+    'parameterSet', CASE WHEN parameter_set = '{}' THEN json('[]') ELSE json(parameter_set) END, 'snapshotId', 0, 'tags', json(tags),
+    'parameters', (SELECT count(*) FROM json_each(parameter_set)), 'securityTypes', 1)"""
 
 
 @dataclass
@@ -131,6 +136,22 @@ class SandboxStore:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM backtests WHERE project_id=? ORDER BY created DESC, backtest_id", (project_id,)).fetchall()
         return [BacktestRow.from_sql(row) for row in rows]
+
+    def summaries_json(self, project_id: int, with_statistics: bool) -> tuple[str, int] | None:
+        """The /backtests/list entries of a project as one JSON array, built by SQLite (JSON1), and their count.
+
+        A 10,000-backtest list is the sandbox's largest answer: building it in SQL instead of decoding three
+        JSON columns per row in Python cuts its CPU several times. None when this SQLite has no JSON1.
+        """
+        summary = _SUMMARY_SQL if not with_statistics else f"""CASE WHEN json_extract(statistics, '$.trades') IS NULL
+            THEN json_patch({_SUMMARY_SQL}, statistics)
+            ELSE json_set(json_patch({_SUMMARY_SQL}, statistics), '$.trades', CAST(json_extract(statistics, '$.trades') AS INTEGER)) END"""
+        try:
+            with self._lock:
+                rows = self._db.execute(f"SELECT {summary} FROM backtests WHERE project_id=? ORDER BY created DESC, backtest_id", (project_id,)).fetchall()
+        except sqlite3.OperationalError:
+            return None
+        return "[" + ",".join(row[0] for row in rows) + "]", len(rows)
 
     def backtest(self, project_id: int, backtest_id: str) -> BacktestRow | None:
         with self._lock:
