@@ -96,7 +96,9 @@ def test_markdown_document(demo_sandbox: SandboxServer) -> None:
     assert result.returncode == 0
     out = result.stdout
     assert out.startswith("### backtest-reconciler plan\n")
-    assert "| Project | To update | To delete | Unchanged |" in out
+    assert "| Project | Update | Delete | Unchanged | Changes by reason |" in out
+    assert "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete prune " in out  # counts per reason, largest first
+    assert "`reconciler show plan.json`" in out and "```mermaid" in out
     assert "<details><summary>Momentum v2 (23456789): 2 to update" in out and "</details>" in out
     assert "Virtual Tan Ant" in out and "delete\\[0\\]: status failed" in out
     assert out.count("<details>") == out.count("</details>")

@@ -6,8 +6,9 @@ import json
 from typing import Callable
 
 from reconciler.plan.model import DELETE, KEEP, UPDATE, Entry, Plan, ProjectPlan
+from reconciler.plan.untrusted import markdown_safe, terminal_safe
 
-MARKDOWN_BUDGET = 60_000  # characters; GitHub comments stop at 65,536
+MARKDOWN_BUDGET = 64_000  # characters; GitHub comments stop at 65,536 (the recipes add a one-line marker)
 _COLORS = {"update": "33", "delete": "31", "keep": "2", "warn": "33", "error": "1;31", "bold": "1", "dim": "2"}
 _SYMBOLS = {UPDATE: "~", DELETE: "-", KEEP: "="}
 
@@ -19,11 +20,12 @@ def _painter(color: bool) -> Callable[[str, str], str]:
 
 
 def _value(value: object) -> str:
+    """A value as the text view shows it; anything from the account comes out terminal-safe."""
     if isinstance(value, list):
-        return "[" + ", ".join(str(v) for v in value) + "]"
+        return terminal_safe("[" + ", ".join(str(v) for v in value) + "]")
     if type(value) is str and value.isprintable() and '"' not in value and "\\" not in value:
         return f'"{value}"'  # the common case, without json.dumps (95,000 names in a large plan)
-    return json.dumps(value, ensure_ascii=False)
+    return terminal_safe(json.dumps(value, ensure_ascii=False))
 
 
 def summary_line(plan: Plan) -> str:
@@ -42,20 +44,20 @@ def source_line(plan: Plan) -> str:
 
 def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
     paint = _painter(color)
-    lines = [source_line(plan), f"Reference time {plan.reference_time}.", ""]
+    lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
     if not plan.projects:
         lines.append("The manifest selects no project.")
     for project in plan.projects:
         summary = project.summary()
-        lines.append(paint(f"Project {project.label}: {summary['update']:,} to update, {summary['delete']:,} to delete, "
+        lines.append(paint(f"Project {terminal_safe(project.label)}: {summary['update']:,} to update, {summary['delete']:,} to delete, "
                            f"{summary['unchanged']:,} unchanged", "bold"))
         shown = project.entries if show_kept else project.actions
         for entry in shown:
             lines.extend(_text_entry(entry, paint))
         for warning in project.warnings:
-            lines.append(paint(f"  ! warning: {warning}", "warn"))
+            lines.append(paint(f"  ! warning: {terminal_safe(warning)}", "warn"))
         for error in project.errors:
-            lines.append(paint(f"  ! error: {error}", "error"))
+            lines.append(paint(f"  ! error: {terminal_safe(error)}", "error"))
         if not project.actions and not project.warnings and not project.errors:
             lines.append("  No changes.")
         lines.append("")
@@ -67,13 +69,13 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
 
 def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
     style = entry.action
-    head = f"  {_SYMBOLS[entry.action]} {entry.action:<6} {entry.id}  {_value(entry.name)}  created {entry.created:%Y-%m-%d %H:%M}, {entry.status}"
+    head = f"  {_SYMBOLS[entry.action]} {entry.action:<6} {entry.id}  {_value(entry.name)}  created {entry.created:%Y-%m-%d %H:%M}, {terminal_safe(entry.status)}"
     if entry.tags:
         head += f", tags {_value(list(entry.tags))}"
     lines = [paint(head, style)]
     for change in entry.changes:
         lines.append(paint(f"        {change.field}: {_value(change.before)} -> {_value(change.after)}", style))
-    lines.append(paint(f"        because {'; '.join(entry.reasons)}", "dim" if entry.action == KEEP else style))
+    lines.append(paint(f"        because {terminal_safe('; '.join(entry.reasons))}", "dim" if entry.action == KEEP else style))
     return lines
 
 
@@ -81,58 +83,130 @@ def render_json(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
     return plan.to_json() + "\n"
 
 
-def _md(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("<", "&lt;").replace(">", "&gt;")
-    for char in "*_[]#~":
-        escaped = escaped.replace(char, "\\" + char)
-    return escaped.replace("\n", " ")
+def reason_key(entry: Entry) -> str:
+    """The rule an action comes from, for counts per reason: `prune`, `delete[0]`, `declared`, `label[1]`."""
+    return entry.reasons[0].split(":", 1)[0] if entry.reasons else "?"
 
 
-def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
+def reason_counts(project: ProjectPlan) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for entry in project.actions:
+        key = f"{entry.action.value} {reason_key(entry)}"
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False, budget: int = MARKDOWN_BUDGET) -> str:
+    """One pull-request comment that always fits GitHub's 65,536 characters, whatever the account's size.
+
+    Every project gets its summary line with counts per reason while they fit (the
+    projects with the most changes first, then one line counting the rest); the rows
+    left in the budget are shared fairly across projects, round-robin, updates first.
+    The full plan is the saved plan file.
+    """
+    md = markdown_safe
     totals = plan.totals()
-    lines = ["### backtest-reconciler plan", "", f"**{summary_line(plan)}**", ""]
-    lines.append(f"{_md(source_line(plan))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`.")
-    lines.append("")
-    if plan.errors:
-        lines += [f"> **Error:** {_md(error)}" for error in plan.errors] + [""]
-    if plan.warnings:
-        lines += [f"> **Warning:** {_md(warning)}" for warning in plan.warnings] + [""]
-    lines += ["| Project | To update | To delete | Unchanged |", "| --- | ---: | ---: | ---: |"]
-    for project in plan.projects:
-        summary = project.summary()
-        lines.append(f"| {_md(project.label)} | {summary['update']:,} | {summary['delete']:,} | {summary['unchanged']:,} |")
-    lines.append(f"| **Total** | **{totals['update']:,}** | **{totals['delete']:,}** | **{totals['unchanged']:,}** |")
-    used = sum(len(line) + 1 for line in lines)
-    for project in plan.projects:
-        if project.actions:
-            details = _md_details(project, MARKDOWN_BUDGET - used)
-            used += sum(len(line) + 1 for line in details) + 1
-            lines += ["", *details]
+    head = ["### backtest-reconciler plan", "", f"**{summary_line(plan)}**", "",
+            f"{md(source_line(plan))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`. "
+            "The complete plan, every backtest with its reasons, is the saved plan file (`plan --out plan.json`; the CI recipes keep it "
+            "as the `reconciler-plan` artifact): `reconciler show plan.json` renders it.", ""]
+    problems = [f"> **Error:** {md(error)}" for error in plan.errors] + [f"> **Warning:** {md(warning)}" for warning in plan.warnings]
+    if len(problems) > 20:
+        problems = problems[:20] + [f"> … and {len(problems) - 20:,} more errors and warnings in the full plan."]
+    head += problems + ([""] if problems else [])
+    used = _size(head)
+    ranked = sorted(plan.projects, key=lambda p: -len(p.actions))
+    table = ["| Project | Update | Delete | Unchanged | Changes by reason |", "| --- | ---: | ---: | ---: | --- |"]
+    total_row = f"| **Total** | **{totals['update']:,}** | **{totals['delete']:,}** | **{totals['unchanged']:,}** | |"
+    summary_budget = max(0, budget * 7 // 10 - used - _size(table) - len(total_row) - 200)
+    rows, omitted = [], []
+    for project in ranked:
+        row = _summary_row(project)
+        if summary_budget - len(row) - 1 < 0:
+            omitted.append(project)
+            continue
+        summary_budget -= len(row) + 1
+        rows.append(row)
+    if omitted:
+        rows.append(f"| … {len(omitted):,} more projects | {sum(p.count(UPDATE) for p in omitted):,} | {sum(p.count(DELETE) for p in omitted):,} | "
+                    f"{sum(p.count(KEEP) for p in omitted):,} | listed in the full plan |")
+    lines = head + table + rows + [total_row]
+    chart = _mermaid(plan)
+    if chart and _size(lines) + _size(chart) < budget * 3 // 4:
+        lines += ["", *chart]
+    lines += _detail_tables([p for p in ranked if p.actions and p not in omitted], budget - _size(lines) - 100)
     return "\n".join(lines) + "\n"
 
 
-def _md_details(project: ProjectPlan, budget: int) -> list[str]:
-    """One collapsible table; rows stop when the comment budget is spent (the JSON plan has them all)."""
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _summary_row(project: ProjectPlan) -> str:
     summary = project.summary()
-    actions = project.actions
-    lines = [f"<details><summary>{_md(project.label)}: {summary['update']:,} to update, {summary['delete']:,} to delete</summary>", "",
-             "| | Backtest | Name | Created | Status | Change and reason |", "| --- | --- | --- | --- | --- | --- |"]
-    budget -= sum(len(line) + 1 for line in lines) + 200
-    shown = 0
-    for entry in actions:
-        changes = "; ".join(f"{c.field}: {_md(_value(c.before))} → {_md(_value(c.after))}" for c in entry.changes)
-        reason = _md("; ".join(entry.reasons))
-        detail = f"{changes}<br>{reason}" if changes else reason
-        row = f"| `{_SYMBOLS[entry.action]}` {entry.action} | `{entry.id}` | {_md(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | {entry.status} | {detail} |"
-        budget -= len(row) + 1
-        if budget < 0:
-            break
-        lines.append(row)
-        shown += 1
-    if shown < len(actions):
-        lines.append(f"| | … | {len(actions) - shown:,} more not shown | | | see `reconciler plan --format json` |")
-    lines += ["", "</details>"]
+    reasons = " · ".join(f"{markdown_safe(key)} {count:,}" for key, count in reason_counts(project)) or "no changes"
+    return f"| {markdown_safe(project.label)} | {summary['update']:,} | {summary['delete']:,} | {summary['unchanged']:,} | {reasons} |"
+
+
+_DETAIL_HEAD = ["| | Backtest | Name | Created | Status | Tags | Change and reason |", "| --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def _detail_row(entry: Entry) -> str:
+    changes = "; ".join(f"{c.field}: {markdown_safe(_value(c.before))} → {markdown_safe(_value(c.after))}" for c in entry.changes)
+    reason = markdown_safe("; ".join(entry.reasons))
+    detail = f"{changes}<br>{reason}" if changes else reason
+    tags = markdown_safe(", ".join(entry.tags)) if entry.tags else ""
+    return (f"| `{_SYMBOLS[entry.action]}` {entry.action.value} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
+            f"{markdown_safe(entry.status)} | {tags} | {detail} |")
+
+
+def _detail_tables(projects: list[ProjectPlan], budget: int) -> list[str]:
+    """Rows shared fairly: one row per project per round (most changes first; updates first within a project)
+    while the budget lasts. A project's table is opened (and paid for) with its first row."""
+    frames = {id(p): [f"<details><summary>{markdown_safe(p.label)}: {p.count(UPDATE):,} to update, {p.count(DELETE):,} to delete</summary>", "", *_DETAIL_HEAD]
+              for p in projects}
+    pending = {id(p): iter(p.actions) for p in projects}
+    shown: dict[int, list[str]] = {id(p): [] for p in projects}
+    while pending and budget > 0:
+        for key in list(pending):
+            entry = next(pending[key], None)
+            if entry is None:
+                del pending[key]
+                continue
+            row = _detail_row(entry)
+            cost = len(row) + 1 + (0 if shown[key] else _size(frames[key]) + 60)  # 60: the closing lines and a "more" row
+            if cost > budget:
+                del pending[key]  # this project is full; the others may still take a row
+                continue
+            budget -= cost
+            shown[key].append(row)
+    lines: list[str] = []
+    for project in projects:
+        rows = shown[id(project)]
+        if not rows:
+            continue
+        more = len(project.actions) - len(rows)
+        lines += ["", *frames[id(project)], *rows]
+        if more:
+            lines.append(f"| | … | {more:,} more in the full plan | | | | |")
+        lines += ["", "</details>"]
     return lines
+
+
+def _mermaid(plan: Plan) -> list[str]:
+    """Deletes and keeps per month of creation, as a chart GitHub draws (the last 12 months that have backtests)."""
+    months: dict[str, list[int]] = {}
+    for project in plan.projects:
+        for entry in project.entries:
+            counts = months.setdefault(entry.created.strftime("%Y-%m"), [0, 0])
+            counts[entry.action == DELETE] += 1
+    if not months:
+        return []
+    shown = sorted(months)[-12:]
+    top = max(max(months[m]) for m in shown)
+    return ["```mermaid", "xychart-beta", '    title "Backtests by month created: kept (first bar), deleted (second bar)"',
+            f"    x-axis [{', '.join(chr(34) + m + chr(34) for m in shown)}]", f"    y-axis \"backtests\" 0 --> {max(top, 1)}",
+            f"    bar [{', '.join(str(months[m][0]) for m in shown)}]", f"    bar [{', '.join(str(months[m][1]) for m in shown)}]", "```"]
 
 
 def render_text_document(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:

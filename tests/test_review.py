@@ -1,0 +1,117 @@
+"""Reviewing a plan (issue 11): a PR comment that always fits, shares its rows fairly, and cannot be hijacked."""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.manifest.build import build_project
+from reconciler.models import Action, Change
+from reconciler.plan.model import Entry, Plan, ProjectPlan
+from reconciler.plan.render import render_markdown, render_text
+from reconciler.plan.untrusted import markdown_safe, terminal_safe
+
+GITHUB_LIMIT = 65_536
+NOW = datetime(2026, 11, 28, tzinfo=timezone.utc)
+RULES = {"prune": True, "protect_tags": ["protected"], "allow_empty": False, "protect": [], "delete": [{"status": "failed"}], "keep": [{"last": 5}]}
+
+
+def entry(n: int, action: Action, reason: str, *, name: str = "", tags: tuple[str, ...] = (), changes: tuple[Change, ...] = ()) -> Entry:
+    return Entry(f"{n:032x}", name or f"Smooth Apricot Chicken {n}", NOW - timedelta(hours=n), "completed", tags, action, (reason,), changes,
+                 {"name": name, "tags": list(tags), "status": "completed"} if action != Action.KEEP else None)
+
+
+def project(project_id: int, entries: list[Entry], name: str = "") -> ProjectPlan:
+    return ProjectPlan(project_id, name or f"Project {project_id}", entries, build_project(RULES, id=project_id, name=None))
+
+
+def plan_of(projects: list[ProjectPlan]) -> Plan:
+    return Plan(reference_time="2026-11-28T00:00:00Z", manifest_digest="sha256:" + "0" * 64, api_url="https://www.quantconnect.com/api/v2",
+                projects=projects)
+
+
+def big_account(projects: int, backtests: int = 100_000) -> Plan:
+    rng = random.Random(projects)
+    per = backtests // projects
+    counter = iter(range(10**9))
+    result = []
+    for p in range(projects):
+        entries = []
+        for _ in range(per):
+            roll = rng.random()
+            action, reason = (Action.DELETE, "prune") if roll < 0.6 else (Action.DELETE, "delete[0]: status failed") if roll < 0.7 else (Action.KEEP, "keep[0]: last 1/5")
+            entries.append(entry(next(counter), action, reason, tags=("paper", "baseline") if rng.random() < 0.03 else ()))
+        result.append(project(1000 + p, entries, f"Strategy {p} ({rng.choice(['ES', 'NQ', 'FX'])})"))
+    return plan_of(result)
+
+
+@pytest.mark.parametrize("projects", [1, 30, 300, 3000])
+def test_the_comment_always_fits_one_github_comment(projects: int) -> None:
+    """30 projects gave 66,969 characters and 300 gave 154,203: GitHub refused the comment."""
+    plan = big_account(projects)
+    text = render_markdown(plan)
+    assert len(text) + len("<!-- backtest-reconciler-plan -->\n") <= GITHUB_LIMIT
+    assert text.count("<details>") == text.count("</details>")
+    summary_rows = [line for line in text.splitlines() if line.startswith("| Strategy ")]
+    if projects <= 300:  # every project has its summary line with counts per reason
+        assert len(summary_rows) == projects
+        assert all(re.search(r"delete prune [\d,]+ · delete delete\\\[0\\\] [\d,]+", row) for row in summary_rows)
+    else:  # the most changes first, then one line counting the rest
+        assert 300 <= len(summary_rows) < projects
+        rest = re.search(r"\| … ([\d,]+) more projects \| \d+ \| ([\d,]+) \|", text)
+        assert rest and int(rest.group(1).replace(",", "")) == projects - len(summary_rows)
+    assert "| Tags |" in text and ("paper, baseline" in text or projects > 300)
+    assert text.count("| `-` delete") >= 40  # whatever the size, reviewers see rows
+
+
+def test_rows_are_shared_fairly_updates_first() -> None:
+    """Two projects with 676 and 40 deletes showed none; the one rename the PR made was invisible."""
+    big = project(1, [entry(n, Action.DELETE, "prune") for n in range(676)] + [entry(5000, Action.UPDATE, "declared", changes=(Change("name", "Old", "Renamed in this PR"),))])
+    small = project(2, [entry(6000 + n, Action.DELETE, "delete[0]: status failed") for n in range(40)])
+    other = project(3, [entry(7000 + n, Action.DELETE, "prune") for n in range(3000)])
+    text = render_markdown(plan_of([other, big, small]), budget=40_000)
+    sections = {s.split("</summary>")[0]: s for s in text.split("<details><summary>")[1:]}
+    assert len(sections) == 3  # every project with changes shows rows, the largest does not take them all
+    counts = {label.split(":")[0]: section.count("\n| `") for label, section in sections.items()}
+    assert counts["Project 2 (2)"] == 40 and counts["Project 1 (1)"] > 40 and counts["Project 3 (3)"] > 40
+    assert abs(counts["Project 1 (1)"] - counts["Project 3 (3)"]) <= 1  # round-robin: equal shares while both have rows
+    big_section = sections[next(label for label in sections if label.startswith("Project 1 (1)"))]
+    assert big_section.index("Renamed in this PR") < big_section.index("| `-` delete")  # updates first
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_untrusted_text_is_neutralised(text: str) -> None:
+    """A name like `ping @someone` or `#12` or with ESC, BEL, CR, HTML or a `|` must not act in the comment or the terminal."""
+    for safe in (markdown_safe(text), terminal_safe(text)):
+        assert not any(unicodedata.category(ch) == "Cc" for ch in safe)
+        assert not re.search("[\u202a-\u202e\u2066-\u2069\u2028\u2029]", safe)
+    cell = markdown_safe(text)
+    assert "<" not in cell and ">" not in cell and "\n" not in cell
+    shown = cell.replace("&#8203;", "\u200b")  # as GitHub decodes the entity
+    assert not re.search(r"@[A-Za-z0-9_\-]", shown) and not re.search(r"#[0-9]", shown)
+    unescaped, index = [], 0
+    while index < len(cell):
+        if cell[index] == "\\":
+            index += 2
+            continue
+        unescaped.append(cell[index])
+        index += 1
+    assert not set("|`*_[]~") & set(unescaped)
+
+
+def test_hostile_names_in_both_views() -> None:
+    nasty = "ping @someone and @org/team #12 <img src=x> | \x1b[2J\x07\rline"
+    plan = plan_of([project(1, [entry(1, Action.DELETE, "prune", name=nasty, tags=("\x1b[2J", "Paper"))], name="Evil \x1b]0;title\x07")])
+    md = render_markdown(plan)
+    assert "\x1b" not in md and "\x07" not in md and "\r" not in md and "<img" not in md
+    assert "@someone" not in md and "#12" not in md
+    text = render_text(plan)
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\\u001b[2J" in text  # visible, so a reviewer sees that something odd is there
