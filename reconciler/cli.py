@@ -151,9 +151,11 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
 @click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: a machine-readable result on stdout.")
+@click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
-          yes: bool, max_deletes: int, archive_dir: Path, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str) -> None:
+          yes: bool, max_deletes: int, archive_dir: Path, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str,
+          show_plan: bool) -> None:
     """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
     from reconciler.commands import apply as apply_cmd
     from reconciler.commands import plan as plan_cmd
@@ -164,7 +166,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
         raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
     planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
     options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, archive_dir=None if no_archive else archive_dir,
-                                     journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt)
+                                     journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt, show_plan=show_plan)
     _run(ctx, apply_cmd.run, planning, options)
 
 
@@ -204,6 +206,17 @@ def snapshot(ctx: click.Context, paths: tuple[Path, ...], projects: tuple[str, .
     from reconciler.commands import snapshot as snapshot_cmd
 
     _run(ctx, snapshot_cmd.run, paths, projects, output, with_notes, parallelism)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: for scripts.")
+@click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@click.pass_context
+def projects(ctx: click.Context, fmt: str, parallelism: int) -> None:
+    """List the account's projects: id, name, number of backtests (to write the first manifest)."""
+    from reconciler.commands import projects as projects_cmd
+
+    _run(ctx, projects_cmd.run, fmt, parallelism)
 
 
 @cli.command()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from reconciler.api.client import QuantConnectClient
-from reconciler.api.errors import NotFoundError
+from reconciler.api.errors import APIError, NotFoundError
 from reconciler.defaults import PARALLELISM
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
@@ -100,14 +100,25 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
                  stats: FetchStats | None = None) -> list[ProjectState]:
     """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes."""
     stats = stats if stats is not None else FetchStats()
-    projects = None
     if needs_project_list(specs, wanted):
-        projects = client.list_projects()
+        selected = select_projects(resolve_projects(specs, client.list_projects()), wanted)
         stats.calls += 1
-    selected = select_projects(resolve_projects(specs, projects), wanted)
+        names: Future | None = None
+    else:  # ids only: the lists need no resolving; the names (for people) come from one call alongside them
+        selected = select_projects(resolve_projects(specs, None), wanted)
+        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="names")
+        names = side.submit(client.list_projects)
+        side.shutdown(wait=False)
     fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source)
                                        for entry in selected], parallelism=parallelism, stats=stats)
-    return [ProjectState(entry.spec, entry.project_id, entry.name, fetched[entry.project_id]) for entry in selected]
+    known: dict[int, str] = {}
+    if names is not None:
+        try:
+            known = {p.id: p.name for p in names.result()}
+            stats.calls += 1
+        except APIError:
+            pass  # the names are a courtesy: a plan by id works without them
+    return [ProjectState(entry.spec, entry.project_id, entry.name or known.get(entry.project_id, ""), fetched[entry.project_id]) for entry in selected]
 
 
 def _managed_note(spec: ProjectSpec) -> Callable[[Backtest], bool]:

@@ -103,14 +103,14 @@ projects:
     entry = next(b for b in scratch["backtests"] if b["id"] == victim.backtest_id)
     assert (entry["action"], entry["reasons"]) == ("keep", [f"declared in project {MOMENTUM}"])
     momentum = next(p for p in document["projects"] if p["project_id"] == MOMENTUM)
-    assert momentum["warnings"] == [f"declared backtest {victim.backtest_id} lives in project {SCRATCH}, not in this one: "
+    assert momentum["warnings"] == [f"declared backtest {victim.backtest_id} lives in project Scratch ({SCRATCH}), not in this one: "
                                     "it is kept there and not reconciled; move the declaration to that project"]
     result = apply_cli(demo_sandbox, tmp_path, str(manifest), "--yes")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert victim.backtest_id in ids(store, SCRATCH)
     assert len(ids(store, SCRATCH)) < 60  # prune did run around it
     strict = run_cli("plan", str(manifest), "--strict", env=cli_env(demo_sandbox.url))
-    assert strict.returncode == 1 and f"lives in project {SCRATCH}" in strict.stdout
+    assert strict.returncode == 1 and f"lives in project Scratch ({SCRATCH})" in strict.stdout
 
 
 # --- 3. Protected, PROTECTED, " protected" ---------------------------------------------------
@@ -350,5 +350,5 @@ def test_saved_plan_that_would_now_empty_a_project_is_refused(start_sandbox: Cal
     server.store.delete_backtest(1, f"{1:032x}")
     result = apply_cli(server, tmp_path, "--plan", str(saved))
     assert result.returncode == 1
-    assert "the plan would leave project 1 without a single completed backtest; nothing was applied" in result.stderr
+    assert "the plan would leave project P (1) without a single completed backtest; nothing was applied" in result.stderr
     assert len(ids(server.store, 1)) == 5

@@ -241,3 +241,16 @@ def test_schema_defaults_are_the_loaders_defaults() -> None:
     assert published["$defs"]["keep"]["properties"]["best"]["properties"]["order"]["default"] == "desc"
     root = Path(__file__).parent.parent
     assert (root / "schemas" / "manifest.schema.json").read_text() == (root / "reconciler" / "schemas" / "manifest.schema.json").read_text()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("    delete: [{older_than: 3 days}]", "projects[0].delete[0].older_than: not a duration: '3 days'"),
+    ("    keep: [{match: {tags: keep}}]", "projects[0].keep[0].match.tags: must be a list, got 'keep'"),  # was "match: must be a list"
+    ("    keep: [{match: [{tags: keep}]}]", "projects[0].keep[0].match[0].tags: must be a list, got 'keep'"),  # was "must be a mapping"
+    ("    keep: [{best: {by: sharpeRatio}}]", "projects[0].keep[0].best: missing required key 'count'"),
+])
+def test_value_or_list_fields_name_the_real_problem(tmp_path: Path, body: str, message: str) -> None:
+    path = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n" + body + "\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifest([path])
+    assert f"{path}:4 {message}" in str(info.value)

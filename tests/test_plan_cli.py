@@ -51,13 +51,14 @@ def test_plan_fetches_only_what_the_manifest_needs(demo_sandbox: SandboxServer) 
     assert stats == {23456789: True, 23456792: False, 23456790: True, 23456791: True}
 
 
-def test_plan_by_id_only_needs_no_project_list(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_plan_by_id_only_shows_names_without_waiting_for_them(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """Id-only manifests showed `Project 23456792:` with no name, though the API knows it: one /projects/read alongside the lists."""
     manifest = tmp_path / "m.yaml"
     manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    keep: [{last: 3}]\n")
     result = plan(demo_sandbox, manifest=manifest)
     assert result.returncode == 0, result.stderr
-    assert dict(demo_sandbox.app.calls_by_endpoint) == {"backtests/list": 1}
-    assert "Project 23456792:" in result.stdout  # no name known without /projects/read
+    assert dict(demo_sandbox.app.calls_by_endpoint) == {"backtests/list": 1, "projects/read": 1}
+    assert "Project Scratch (23456792):" in result.stdout
 
 
 def test_detailed_exitcode_and_project_filter(demo_sandbox: SandboxServer) -> None:
@@ -221,7 +222,7 @@ def test_import_round_trip(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
     assert result.stdout.startswith("# yaml-language-server: $schema=")
     assert "prune: false" in result.stdout and "note:" not in result.stdout
     with_notes = run_cli("import", "--project", "Scratch", "--with-notes", env=cli_env(demo_sandbox.url))
-    assert with_notes.returncode == 0 and "note: Candidate for live paper trading" in with_notes.stdout
+    assert with_notes.returncode == 0 and 'note: "Candidate for live paper trading"' in with_notes.stdout
     (tmp_path / "scratch.yaml").write_text(with_notes.stdout)
     check = run_cli("plan", str(tmp_path), "--detailed-exitcode", env=cli_env(demo_sandbox.url))
     assert check.returncode == 0, check.stdout + check.stderr

@@ -115,3 +115,34 @@ def test_hostile_names_in_both_views() -> None:
     text = render_text(plan)
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert "\\u001b[2J" in text  # visible, so a reviewer sees that something odd is there
+
+
+def test_apply_shows_a_summary_per_project_and_reason_not_every_row(demo_sandbox, tmp_path) -> None:
+    """apply printed the whole plan again before acting (37,000 lines for 20,000 backtests)."""
+    from pathlib import Path
+
+    from helpers import cli_env, run_cli
+
+    example = Path(__file__).parent.parent / "examples" / "sandbox-demo.yaml"
+    args = ["apply", str(example), "--now", "2026-11-28T00:00:00Z", "--max-deletes", "5000", "--journal", str(tmp_path / "j.jsonl"),
+            "--archive-dir", str(tmp_path / "a")]
+    refused = run_cli(*args, input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)  # no terminal, no --yes: shows, then refuses
+    assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete prune " in refused.stdout
+    assert "because prune" not in refused.stdout and len(refused.stdout.splitlines()) < 20
+    assert "apply --show-plan" in refused.stdout
+    full = run_cli(*args, "--show-plan", input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)
+    assert full.stdout.count("because prune") > 1000
+
+
+def test_projects_and_import_help_a_new_user_start(demo_sandbox, tmp_path) -> None:
+    from helpers import cli_env, run_cli
+
+    listed = run_cli("projects", env=cli_env(demo_sandbox.url))
+    assert listed.returncode == 0 and re.search(r"23456789  Momentum v2\s+1,240", listed.stdout) and "5 projects, 2,040 backtests" in listed.stdout
+    imported = run_cli("import", "--project", "Scratch", env=cli_env(demo_sandbox.url))
+    assert imported.returncode == 0
+    assert "  - id: 23456792  # Scratch" in imported.stdout
+    assert re.search(r"      - id: [0-9a-f]{32}  # created \d{4}-\d\d-\d\d \d\d:\d\d, Completed\., Sharpe -?\d", imported.stdout)
+    manifest = tmp_path / "scratch.yaml"
+    manifest.write_text(imported.stdout)
+    assert run_cli("plan", str(manifest), "--detailed-exitcode", env=cli_env(demo_sandbox.url)).returncode == 0

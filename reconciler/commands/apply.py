@@ -22,7 +22,7 @@ from reconciler.live import reread_live
 from reconciler.manifest.load import load_manifest
 from reconciler.models import Action, Backtest
 from reconciler.plan.model import Plan, load_plan
-from reconciler.plan.render import render_text as render_plan_text
+from reconciler.plan.render import render_summary, render_text as render_plan_text
 
 PROMPT = "Apply these changes? Only 'yes' is accepted: "
 
@@ -41,6 +41,7 @@ class ApplyOptions:
     fail_fast: bool = False
     max_rps: float | None = None
     fmt: str = "text"
+    show_plan: bool = False  # every row, as `plan` prints it, instead of the summary per project and reason
 
 
 def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
@@ -53,13 +54,13 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
     human = rt.stdout if options.fmt == "text" else rt.stderr  # with --format json, stdout carries only the result
     if options.plan_file is not None:
         plan = _saved_plan(rt, planning, options)
-        print(render_plan_text(plan, color=rt.color(human)), file=human)
+        _show(plan, options, human, rt)
         _refuse_errors(plan)
         client = rt.client(planning.parallelism)
         live = reread_live(client, plan, planning.parallelism)
     else:
         plan, states = make_plan(rt, planning)
-        print(render_plan_text(plan, color=rt.color(human)), file=human)  # exactly what `plan` prints
+        _show(plan, options, human, rt)
         _refuse_errors(plan)
         client = rt.client(planning.parallelism)
         live = {state.project_id: {b.id: b for b in state.backtests} for state in states}
@@ -98,6 +99,11 @@ def _saved_plan(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> Pl
     if plan.api_url != rt.api_identity:
         raise ApplyRefused(f"{options.plan_file} was planned against {plan.api_url}, not {rt.api_identity}; re-run plan against this API")
     return plan
+
+
+def _show(plan: Plan, options: ApplyOptions, human: TextIO, rt: Runtime) -> None:
+    render = render_plan_text if options.show_plan else render_summary
+    print(render(plan, color=rt.color(human)), file=human)
 
 
 def _refuse_errors(plan: Plan) -> None:

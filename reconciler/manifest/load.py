@@ -238,7 +238,14 @@ def _schema_problems(error: jsonschema.ValidationError, lines: dict[Path_, int],
             result += at(f"unknown key{'; did you mean ' + repr(hint[0]) + '?' if hint else '; expected one of: ' + ', '.join(known)}", (*path, key))
         return result
     if validator in ("oneOf", "anyOf") and error.context:
-        return _schema_problems(jsonschema.exceptions.best_match(error.context), lines, name)
+        # A field that takes a value or a list (a selector or a list of selectors, a glob or a list of globs): explain the
+        # branch whose shape the value has, so `match: {tags: keep}` says that tags must be a list, not that match must be one.
+        branches: dict[Any, list[jsonschema.ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        fitting = [errors for errors in branches.values() if not any(e.validator == "type" and not e.relative_path for e in errors)]
+        candidates = fitting[0] if len(fitting) == 1 else error.context
+        return _schema_problems(jsonschema.exceptions.best_match(candidates), lines, name)
     if validator == "enum" and "propertyNames" in error.schema_path:
         return at(f"unknown statistic {error.instance!r}; known: {', '.join(value)}", (*path, error.instance))
     if validator == "required":
