@@ -8,6 +8,7 @@ becomes one line on stderr and exit 1 (a traceback only with --verbose).
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 from pathlib import Path
@@ -49,11 +50,28 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
         where = f" {exc.filename}" if exc.filename else ""
         _fail(ctx, options, f"cannot access{where}: {exc.strerror or exc}", 1)
     except KeyboardInterrupt as exc:
-        click.echo("terminated" if isinstance(exc, Terminated) else "interrupted", err=True)
-        ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        _interrupted(exc)
     except Exception as exc:  # a bug: still one line (the traceback with --verbose), and its own exit code
         _fail(ctx, options, internal_error_message(exc), EXIT_INTERNAL)
     ctx.exit(code)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> None:
+    """Ctrl-C or SIGTERM that reached the top: say so and leave at once (no traceback, no second interrupt).
+
+    Apply handles its own stop (calls in flight finish and are journaled) and never lets an interrupt through while
+    a mutating call is in flight; what is left here are read-only calls, which are abandoned rather than waited for.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    terminated = isinstance(exc, Terminated)
+    sys.stderr.write("terminated\n" if terminated else "interrupted\n")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -> None:
@@ -298,6 +316,5 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt as exc:
-        click.echo("terminated" if isinstance(exc, Terminated) else "interrupted", err=True)
-        sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        _interrupted(exc)
     sys.exit(code or 0)

@@ -21,6 +21,7 @@ from reconciler.defaults import PARALLELISM
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
 from reconciler.plan.model import Plan
+from reconciler.progress import Progress
 from reconciler.projects import ProjectState, ResolveError, needs_project_list, resolve_projects, select_projects
 
 
@@ -42,7 +43,7 @@ class Fetch:
 
 
 def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, parallelism: int = PARALLELISM,
-                    stats: FetchStats | None = None) -> dict[int, list[Backtest]]:
+                    stats: FetchStats | None = None, progress: Progress | None = None) -> dict[int, list[Backtest]]:
     """The one concurrent fetcher (plan, apply --plan, import and snapshot): lists first, and each project's
     note reads as soon as its list is in, all on the client's one session. A backtest whose read says it
     is gone is left out: it was deleted between the list and the read."""
@@ -51,10 +52,13 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
     lock = threading.Lock()
 
     def counted(fn: Callable[..., Any], *args: Any) -> Any:
-        result = fn(*args)
-        with lock:
-            stats.calls += 1
-        return result
+        try:
+            return fn(*args)
+        finally:
+            with lock:
+                stats.calls += 1
+            if progress is not None:
+                progress.tick()
 
     listed: dict[int, list[Backtest]] = {}
     lists: dict[Future, Fetch] = {}
@@ -68,6 +72,8 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
         future.add_done_callback(finished.put)
         return future
 
+    if progress is not None:
+        progress.add(len(fetches))
     try:
         for fetch in fetches:
             lists[submit(_list, client, fetch.project_id, fetch.statistics, fetch.source)] = fetch
@@ -78,17 +84,25 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
             if future in lists:  # a project's list is in: start its note reads right away
                 fetch = lists[future]
                 listed[fetch.project_id] = future.result()
-                for backtest in listed[fetch.project_id]:
-                    if fetch.read_note(backtest):
-                        reads[submit(client.read_backtest, fetch.project_id, backtest.id)] = (fetch.project_id, backtest.id)
-                        outstanding += 1
+                wanted = [b for b in listed[fetch.project_id] if fetch.read_note(b)]
+                if progress is not None and wanted:
+                    progress.add(len(wanted))
+                for backtest in wanted:
+                    reads[submit(client.read_backtest, fetch.project_id, backtest.id)] = (fetch.project_id, backtest.id)
+                    outstanding += 1
             else:
                 try:
                     notes[reads[future][1]] = future.result().note or ""
                 except NotFoundError:
                     notes[reads[future][1]] = None
+    except BaseException as exc:
+        # An error or Ctrl-C: nothing queued is sent. On Ctrl-C the read-only calls in flight are not waited for.
+        pool.shutdown(wait=not isinstance(exc, KeyboardInterrupt), cancel_futures=True)
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # an error or Ctrl-C: queued calls are dropped, not sent
+        pool.shutdown(wait=False)
+        if progress is not None:
+            progress.finish()
     result = {pid: [replace(b, note=notes[b.id]) if b.id in notes else b for b in backtests if notes.get(b.id, "") is not None]
               for pid, backtests in listed.items()}
     stats.backtests += sum(len(backtests) for backtests in result.values())
@@ -97,7 +111,7 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
 
 
 def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = PARALLELISM,
-                 stats: FetchStats | None = None) -> list[ProjectState]:
+                 stats: FetchStats | None = None, progress: Progress | None = None) -> list[ProjectState]:
     """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes."""
     stats = stats if stats is not None else FetchStats()
     if needs_project_list(specs, wanted):
@@ -110,7 +124,7 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
         names = side.submit(client.list_projects)
         side.shutdown(wait=False)
     fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source)
-                                       for entry in selected], parallelism=parallelism, stats=stats)
+                                       for entry in selected], parallelism=parallelism, stats=stats, progress=progress)
     known: dict[int, str] = {}
     if names is not None:
         try:
@@ -135,12 +149,12 @@ def _list(client: QuantConnectClient, project_id: int, include_statistics: bool,
                            "check the id in the QuantConnect IDE") from None
 
 
-def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = PARALLELISM) -> dict[int, dict[str, Backtest]]:
+def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = PARALLELISM, progress: Progress | None = None) -> dict[int, dict[str, Backtest]]:
     """The live state of every project a saved plan touches: one list each, plus the notes it observed."""
     fetches = []
     for project in plan.projects:
         if project.actions:
             observed_notes = frozenset(e.id for e in project.actions if e.observed and "note" in e.observed)
             fetches.append(Fetch(project.project_id, project.spec.reads_statistics, lambda b, ids=observed_notes: b.id in ids))
-    fetched = fetch_backtests(client, fetches, parallelism=parallelism)
+    fetched = fetch_backtests(client, fetches, parallelism=parallelism, progress=progress)
     return {pid: {b.id: b for b in backtests} for pid, backtests in fetched.items()}

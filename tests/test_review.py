@@ -146,3 +146,53 @@ def test_projects_and_import_help_a_new_user_start(demo_sandbox, tmp_path) -> No
     manifest = tmp_path / "scratch.yaml"
     manifest.write_text(imported.stdout)
     assert run_cli("plan", str(manifest), "--detailed-exitcode", env=cli_env(demo_sandbox.url)).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["plan", "{manifest}"], ["import", "--project", "1001", "--with-notes"], ["snapshot", "{manifest}", "-o", "{out}"]])
+def test_ctrl_c_stops_long_reads_within_two_seconds(start_sandbox, tmp_path, command: list[str]) -> None:
+    """Ctrl-C during plan printed "interrupted" and then ran to the end; a second Ctrl-C printed a traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import cli_env
+    from reconciler.sandbox.server import Faults
+
+    state = {"projects": [{"projectId": 1000 + p, "name": f"P{p}", "backtests": [
+        {"backtestId": f"{p * 1000 + i:032x}", "name": f"r{i}", "created": "2026-01-01 00:00:00", "status": "Completed.", "note": "n"}
+        for i in range(30)]} for p in range(20)]}
+    server = start_sandbox(state=state, faults=Faults(latency_ms=400))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n" + "".join(f"  - id: {1000 + p}\n" for p in range(20)))
+    args = [part.format(manifest=manifest, out=tmp_path / "state.json") for part in command]
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "--retries", "0", *args, "--parallelism", "2"], env=cli_env(server.url),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(1.5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # an impatient second Ctrl-C
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 2.0
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_long_reads_show_progress_and_retries_say_what_they_wait_for(start_sandbox, tmp_path) -> None:
+    from helpers import cli_env, run_cli
+    from reconciler.sandbox.server import Faults
+
+    state = {"projects": [{"projectId": 1000 + p, "name": f"P{p}", "backtests": [
+        {"backtestId": f"{p * 1000 + i:032x}", "name": f"r{i}", "created": "2026-01-01 00:00:00", "status": "Completed."} for i in range(3)]}
+        for p in range(12)]}
+    server = start_sandbox(state=state, faults=Faults(latency_ms=450))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n" + "".join(f"  - id: {1000 + p}\n" for p in range(12)))
+    result = run_cli("plan", str(manifest), "--parallelism", "2", env=cli_env(server.url))
+    assert result.returncode == 0
+    assert re.search(r"reading backtests: \d+/\d+ done, 0 failed", result.stderr)  # after two quiet seconds, a line in CI logs
+    quick = run_cli("plan", str(manifest), "--parallelism", "12", env=cli_env(server.url))
+    assert "reading backtests:" not in quick.stderr  # short work stays quiet
+    down = run_cli("--retries", "3", "auth", env=cli_env("http://127.0.0.1:9/api/v2"))
+    assert down.returncode == 1 and re.search(r"/authenticate: ConnectionError; retrying in \d+\.\d s \(attempt 4 of 4\)", down.stderr)

@@ -63,8 +63,10 @@ class QuantConnectClient:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         target = judge_api_url(api_url)
+        self._notify = notify  # says what a retry waits for, when the wait is long enough for a person to wonder
         self.api_url = target.url
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
@@ -111,7 +113,7 @@ class QuantConnectClient:
             except _Retryable as exc:
                 last_problem = str(exc)
                 log.debug("POST /%s attempt %d failed: %s", endpoint, attempt + 1, last_problem)
-                self._pause(attempt, None)
+                self._pause(attempt, None, endpoint, last_problem)
                 continue
             elapsed = (time.monotonic() - started) * 1000
             log.debug("POST /%s -> %d in %.0f ms (attempt %d)", endpoint, answer.status, elapsed, attempt + 1)
@@ -120,7 +122,7 @@ class QuantConnectClient:
                 retry_after = _retry_after(answer.headers, self._clock()) if answer.status == 429 else None
                 if retry_after is not None:
                     self._hold_all(min(retry_after, self.retry.max_retry_after))
-                self._pause(attempt, retry_after)
+                self._pause(attempt, retry_after, endpoint, "HTTP 429 (rate limit)" if answer.status == 429 else last_problem)
                 continue
             return self._interpret(endpoint, answer)
         raise TransportError(
@@ -159,12 +161,14 @@ class QuantConnectClient:
         if delay > 0:
             self._sleep(delay)
 
-    def _pause(self, attempt: int, retry_after: float | None) -> None:
+    def _pause(self, attempt: int, retry_after: float | None, endpoint: str = "", problem: str = "") -> None:
         if attempt + 1 >= self.retry.attempts:
             return
         delay = self.retry.backoff(attempt, self._rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.retry.max_retry_after))
+        if self._notify is not None and (delay >= 1.0 or attempt >= 2):
+            self._notify(f"/{endpoint}: {problem}; retrying in {delay:.1f} s (attempt {attempt + 2} of {self.retry.attempts})")
         self._sleep(delay)
 
     def _interpret(self, endpoint: str, answer: "_Answer") -> dict[str, Any]:

@@ -22,7 +22,8 @@ from typing import Any, Callable
 from reconciler.api import parse
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import APIError, NotFoundError
-from reconciler.apply.pacing import Pacer, Progress
+from reconciler.apply.pacing import Pacer
+from reconciler.progress import Progress
 from reconciler.apply.preflight import Task, last_check
 from reconciler.apply.records import Archive, Journal, RecordWriteError
 from reconciler.defaults import PARALLELISM

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from reconciler.apply.executor import Execution, ExecutionSettings, Executor
-from reconciler.apply.pacing import Progress
+from reconciler.progress import Progress
 from reconciler.apply.preflight import Preflight, preflight
 from reconciler.apply.records import Archive, Journal, RecordsLock
 from reconciler.apply.result import ApplyResult, render_json, render_text
@@ -57,7 +57,7 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
         _show(plan, options, human, rt)
         _refuse_errors(plan)
         client = rt.client(planning.parallelism)
-        live = reread_live(client, plan, planning.parallelism)
+        live = reread_live(client, plan, planning.parallelism, rt.progress("reading backtests"))
     else:
         plan, states = make_plan(rt, planning)
         _show(plan, options, human, rt)

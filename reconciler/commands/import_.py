@@ -25,7 +25,8 @@ _SHOWN = (("sharpeRatio", "Sharpe", False), ("netProfit", "net profit", True), (
 def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = PARALLELISM) -> int:
     client = rt.client(parallelism)
     chosen = pick_projects(client.list_projects(), wanted)
-    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=lambda b: with_notes) for p in chosen], parallelism=parallelism)
+    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=lambda b: with_notes) for p in chosen], parallelism=parallelism,
+                              progress=rt.progress("importing"))
     lines = [SCHEMA_COMMENT, f"# Imported by `reconciler import` at {format_iso(utcnow())} from {client.api_url}.",
              "# Declares every backtest as it is today (declared backtests are never deleted); prune is off.",
              "# Drop the declarations you do not need, add protect, delete and keep rules, and read the plan before turning prune on.",

@@ -58,7 +58,8 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
 
     client = rt.client(options.parallelism)
     stats = FetchStats()
-    states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats)
+    states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats,
+                          progress=rt.progress("reading backtests"))
     rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
     plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, declared_anywhere=manifest.declared_anywhere, strict=options.strict)
     return plan, states

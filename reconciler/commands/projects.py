@@ -13,7 +13,7 @@ from reconciler.plan.untrusted import terminal_safe
 def run(rt: Runtime, fmt: str = "text", parallelism: int = PARALLELISM) -> int:
     client = rt.client(parallelism)
     projects = sorted(client.list_projects(), key=lambda p: p.name.lower())
-    listed = fetch_backtests(client, [Fetch(p.id) for p in projects], parallelism=parallelism)
+    listed = fetch_backtests(client, [Fetch(p.id) for p in projects], parallelism=parallelism, progress=rt.progress("counting"))
     rows = [{"id": p.id, "name": p.name, "backtests": len(listed[p.id]),
              "in_progress": sum(1 for b in listed[p.id] if b.in_progress)} for p in projects]
     if fmt == "json":

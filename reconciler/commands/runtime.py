@@ -14,6 +14,7 @@ from reconciler.defaults import DEFAULT_DB, PARALLELISM, REQUEST_DEADLINE, RETRI
 
 if TYPE_CHECKING:  # imported when used: `validate` in a pre-commit hook need not load requests
     from reconciler.api.client import QuantConnectClient
+    from reconciler.progress import Progress
     from reconciler.sandbox.server import SandboxServer
 
 
@@ -71,7 +72,7 @@ class Runtime:
             url = self.api_url  # checked before credentials: a bad URL is reported first
             retry = RetryPolicy(attempts=self.options.retries + 1)
             self._client = QuantConnectClient(self.credentials(), url, pool_size=max(parallelism * 2, 16), retry=retry,
-                                              deadline=self.options.request_timeout)
+                                              deadline=self.options.request_timeout, notify=self.err)
         return self._client
 
     def _start_sandbox(self) -> SandboxServer:
@@ -81,6 +82,12 @@ class Runtime:
             self._sandbox = start_embedded(self.options.sandbox_db)
             self.err(f"Using the embedded sandbox at {self._sandbox.url} (database {self.options.sandbox_db}).")
         return self._sandbox
+
+    def progress(self, label: str) -> "Progress":
+        """Feedback for a phase that may take a while: quiet for the first two seconds, then a bar or periodic lines."""
+        from reconciler.progress import Progress
+
+        return Progress(0, self.stderr, interactive=self.stderr.isatty(), label=label, every=5.0, quiet_for=2.0)
 
     def out(self, text: str = "") -> None:
         print(text, file=self.stdout)

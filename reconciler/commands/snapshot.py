@@ -28,7 +28,7 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
     managed = {backtest_id for spec in specs for backtest_id in spec.managed_notes}
     recorded_at = format_iso(utcnow())
     read_note = (lambda b: True) if with_notes else (lambda b: b.id in managed)
-    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=read_note) for p in chosen], parallelism=parallelism)
+    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=read_note) for p in chosen], parallelism=parallelism, progress=rt.progress("recording"))
     recorded = [RecordedProject(p.id, p.name, [replace(b, note=b.note or "") for b in fetched[p.id]]) for p in chosen]
     state = RecordedState(recorded, recorded_at, rt.api_identity)
     if output == "-":
