@@ -111,8 +111,8 @@ def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token:
 
 
 _PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
-                       help="text for people, json for machines, markdown for a pull-request comment.")
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True,
+                       help="text for people, json for machines, markdown for a pull-request comment, html for a picture (one self-contained file).")
 
 
 def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,7 +24,7 @@ GITLAB = ROOT / "examples" / "ci" / "gitlab-ci.yml"
 
 def reconciler_lines(script: str | list[str]) -> list[str]:
     lines = script if isinstance(script, list) else script.splitlines()
-    return [line.strip() for line in lines if line.strip().startswith("reconciler ")]
+    return [line.strip() for line in lines if re.search(r"(^|;|&&|\|\||\bthen)\s*reconciler ", line.strip())]
 
 
 def github_jobs() -> dict[str, list[str]]:
@@ -81,7 +81,7 @@ def test_recipe_commands_against_the_sandbox(jobs_of, recipe: Path, demo_sandbox
     jobs = jobs_of()
     review = jobs["plan"] + jobs.get("validate", [])  # GitHub validates inside its plan job, GitLab in a job of its own
     validate = [line for line in review if " validate " in line]
-    plan = [line for line in review if " plan " in line]
+    plan = [line for line in review if " validate " not in line]
     merge, retention = jobs["apply"], jobs["retention"]
     assert validate and plan and merge and retention
     assert all("--plan plan.json manifests/" in line for line in merge)  # the reviewed plan, checked against the merged manifest
@@ -96,17 +96,21 @@ def test_recipe_commands_against_the_sandbox(jobs_of, recipe: Path, demo_sandbox
     def all_ids() -> set[str]:
         return {b.backtest_id for p in store.projects() for b in store.backtests(p.project_id)}
 
-    # pull request: validate passes, plan with changes passes, saves the plan and writes the comment body
+    # pull request: validate passes, plan with changes passes, saves the plan, the picture and the comment body
     assert all(run_line(line, tmp_path, env) == 0 for line in validate)
     assert all(run_line(line, tmp_path, env) == 0 for line in plan)
-    assert (tmp_path / "plan.md").read_text().startswith("### backtest-reconciler plan")
+    assert (tmp_path / "plan.md").read_text().startswith("### backtest-reconciler plan\n")
+    assert (tmp_path / "plan.html").read_text().startswith("<!doctype html>")
     reviewed = json.loads((tmp_path / "plan.json").read_text())
     reviewed_deletes = {b["id"] for p in reviewed["projects"] for b in p["backtests"] if b["action"] == "delete"}
     # ... a broken manifest fails both
     (tmp_path / "manifests" / "broken.yaml").write_text("version: 1\nprojects:\n  - id: 23456790\n    keep: [{daily: 0}]\n")
     assert all(run_line(line, tmp_path, env) == 1 for line in validate)
-    assert all(run_line(line, tmp_path, env) != 0 for line in plan)
+    assert run_line(plan[0], tmp_path, env) != 0 or (tmp_path / "plan.failed").exists()  # GitLab fails the job after posting
+    posted = (tmp_path / "plan.md").read_text()  # a failed plan posts the error, never an empty comment
+    assert posted.startswith("### backtest-reconciler plan failed") and "broken.yaml:4 projects[0].keep[0].daily: must be a positive integer" in posted
     (tmp_path / "manifests" / "broken.yaml").unlink()
+    (tmp_path / "plan.failed").unlink(missing_ok=True)
 
     # between review and merge, new backtests appear that a fresh plan would delete (delete: name scratch-*)
     late = {client.create_backtest(23456789, f"scratch-after-review-{n}").id for n in range(3)}

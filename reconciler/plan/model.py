@@ -46,6 +46,7 @@ class Entry:
     reasons: tuple[str, ...]
     changes: tuple[Change, ...] = ()
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
+    ranked: dict[str, float] | None = None  # the statistics the project's `best` rules rank by (for the HTML report)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
@@ -54,6 +55,8 @@ class Entry:
             data["changes"] = [c.to_dict() for c in self.changes]
         if self.observed is not None:
             data["observed"] = self.observed
+        if self.ranked:
+            data["ranked"] = self.ranked
         return data
 
     @classmethod
@@ -74,10 +77,13 @@ class Entry:
         observed = data.get("observed")
         if observed is not None and not isinstance(observed, dict):
             raise PlanFileError(f"entry {data['id']} has a damaged 'observed' record")
+        ranked = data.get("ranked")
+        if ranked is not None and (not isinstance(ranked, dict) or not all(isinstance(k, str) and type(v) in (int, float) for k, v in ranked.items())):
+            raise PlanFileError(f"entry {data['id']} has damaged statistics")
         return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tags,
                    action=action, reasons=tuple(str(r) for r in data.get("reasons", [])),
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
-                   observed=observed)
+                   observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None)
 
 
 @dataclass

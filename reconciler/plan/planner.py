@@ -30,7 +30,8 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
     spec = state.spec
     decisions = decide(spec, state.backtests, now, declared_anywhere)
     managed_notes = spec.managed_notes
-    entries = [_entry(d, managed_notes) for d in decisions]
+    ranked_by = tuple(dict.fromkeys(p.by for p in spec.keep if p.kind == "best"))
+    entries = [_entry(d, managed_notes, ranked_by) for d in decisions]
     project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, spec=spec)
     live_ids = {b.id for b in state.backtests}
     for declared in spec.backtests:
@@ -55,11 +56,12 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
     return project
 
 
-def _entry(decision: Decision, managed_notes: frozenset[str]) -> Entry:
+def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[str, ...]) -> Entry:
     b = decision.backtest
     observed = None
     if decision.action != Action.KEEP:
         observed = {"name": b.name, "tags": list(b.tags), "status": b.status}
         if b.id in managed_notes:
             observed["note"] = b.note or ""
-    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed)
+    ranked = {key: b.statistics[key] for key in ranked_by if key in b.statistics} if ranked_by else None
+    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed, ranked or None)

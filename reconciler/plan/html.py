@@ -1,0 +1,149 @@
+"""A picture of a plan for reviewers: one self-contained HTML document (no script, no network resource).
+
+Per project: a timeline of every backtest (created date across; kept, updated,
+in progress and deleted in lanes of their own; the rule that decided on hover), a
+scatter of each statistic the project's `best` rules rank by, and the counts per
+reason. Marks are SVG elements with the classes `mark keep|update|progress|delete`,
+so a browser (or a test) can count them against the plan. (docs/design.md, "Reviewing a plan")
+"""
+
+from __future__ import annotations
+
+import html
+import zlib
+from datetime import datetime
+from typing import Iterable
+
+from reconciler.plan.model import Entry, Plan, ProjectPlan
+from reconciler.plan.render import reason_counts, source_line, summary_line
+from reconciler.plan.untrusted import terminal_safe
+
+WIDTH, LANE, PAD = 1000, 34, 110
+KINDS = (("keep", "kept"), ("update", "updated"), ("progress", "in progress"), ("delete", "deleted"))
+COLORS = {"keep": "#2e7d32", "update": "#f9a825", "progress": "#1565c0", "delete": "#c62828"}
+_STYLE = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;background:#fff}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 6px}.meta{color:#555;margin:0 0 12px}
+table.reasons{border-collapse:collapse;margin:6px 0 10px}table.reasons td,table.reasons th{border:1px solid #ddd;padding:2px 8px;text-align:left}
+td.n{text-align:right}svg{display:block;border:1px solid #eee;margin:4px 0;background:#fcfcfc}
+.lane{font-size:11px;fill:#555}.axis{stroke:#bbb}.tick{font-size:10px;fill:#777}
+.legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
+""" + "".join(f".{kind}{{fill:{color}}}.legend i.{kind}{{background:{color}}}" for kind, color in COLORS.items())
+
+
+def kind_of(entry: Entry) -> str:
+    if entry.action.value != "keep":
+        return entry.action.value
+    return "progress" if entry.reasons[:1] == ("in-progress",) else "keep"
+
+
+def counts_by_kind(plan: Plan) -> dict[str, int]:
+    counts = {kind: 0 for kind, _ in KINDS}
+    for project in plan.projects:
+        for entry in project.entries:
+            counts[kind_of(entry)] += 1
+    return counts
+
+
+def render_html(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
+    e = _escape
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">', "<title>backtest-reconciler plan</title>",
+             f"<style>{_STYLE}</style></head><body>", f"<h1>{e(summary_line(plan))}</h1>",
+             f'<p class="meta">{e(source_line(plan))} Reference time {e(plan.reference_time)}; manifest {e(plan.manifest_digest[:19])}.</p>',
+             '<p class="legend">' + "".join(f'<span><i class="{kind}"></i>{label}</span>' for kind, label in KINDS) +
+             "<span>Hover over a mark for the backtest and the rule that decided.</span></p>"]
+    for problem in plan.errors:
+        parts.append(f'<p class="error"><b>Error:</b> {e(problem)}</p>')
+    for problem in plan.warnings:
+        parts.append(f'<p class="warning"><b>Warning:</b> {e(problem)}</p>')
+    for project in plan.projects:
+        parts.extend(_project(project))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _escape(text: str) -> str:
+    return html.escape(terminal_safe(text), quote=True)
+
+
+def _project(project: ProjectPlan) -> list[str]:
+    e = _escape
+    summary = project.summary()
+    parts = [f'<section class="project" data-project="{project.project_id}">', f"<h2>{e(project.label)}</h2>",
+             f'<p class="meta">{summary["update"]:,} to update, {summary["delete"]:,} to delete, {summary["unchanged"]:,} unchanged</p>']
+    kept_reasons: dict[str, int] = {}
+    for entry in project.entries:
+        if entry.action.value == "keep":
+            key = entry.reasons[0].split(":", 1)[0] if entry.reasons else "?"
+            kept_reasons[key] = kept_reasons.get(key, 0) + 1
+    rows = [(k.split(" ", 1)[0], k.split(" ", 1)[1], n) for k, n in reason_counts(project)] + [("keep", k, n) for k, n in sorted(kept_reasons.items(), key=lambda i: -i[1])]
+    parts.append('<table class="reasons"><tr><th>Action</th><th>Reason</th><th>Backtests</th></tr>' +
+                 "".join(f'<tr><td>{e(a)}</td><td>{e(r)}</td><td class="n">{n:,}</td></tr>' for a, r, n in rows) + "</table>")
+    if project.entries:
+        parts.append(_timeline(project.entries))
+        for statistic in sorted({key for entry in project.entries for key in (entry.ranked or {})}):
+            parts.append(_scatter(project.entries, statistic))
+    return parts + ["</section>"]
+
+
+def _x(created: datetime, start: float, span: float) -> float:
+    return PAD + (created.timestamp() - start) / span * (WIDTH - PAD - 20)
+
+
+def _ticks(start: float, end: float, height: int) -> Iterable[str]:
+    first, last = datetime.utcfromtimestamp(start), datetime.utcfromtimestamp(end)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    step = max(1, months // 8 + 1)
+    year, month = first.year, first.month
+    for _ in range(0, months + 1, step):
+        at = datetime(year, month, 1).timestamp()
+        if start <= at <= end:
+            x = PAD + (at - start) / max(end - start, 1) * (WIDTH - PAD - 20)
+            yield f'<line class="axis" x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 16}"/><text class="tick" x="{x:.1f}" y="{height - 4}">{year}-{month:02d}</text>'
+        month += step
+        while month > 12:
+            year, month = year + 1, month - 12
+
+
+def _bounds(entries: list[Entry]) -> tuple[float, float]:
+    times = [entry.created.timestamp() for entry in entries]
+    start, end = min(times), max(times)
+    return start, max(end - start, 3600.0)
+
+
+def _title(entry: Entry) -> str:
+    return _escape(f"{entry.id} {entry.name} ({entry.created:%Y-%m-%d %H:%M}, {entry.status}): {entry.action.value} because {'; '.join(entry.reasons)}")
+
+
+def _timeline(entries: list[Entry]) -> str:
+    start, span = _bounds(entries)
+    height = LANE * len(KINDS) + 24
+    lanes = {kind: index for index, (kind, _) in enumerate(KINDS)}
+    parts = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="backtests by creation date">']
+    for kind, label in KINDS:
+        parts.append(f'<text class="lane" x="6" y="{lanes[kind] * LANE + 21}">{label}</text>')
+    parts.extend(_ticks(start, start + span, height))
+    for entry in entries:
+        kind = kind_of(entry)
+        jitter = zlib.crc32(entry.id.encode()) % (LANE - 12)
+        parts.append(f'<circle class="mark {kind}" cx="{_x(entry.created, start, span):.1f}" cy="{lanes[kind] * LANE + 6 + jitter}" r="3">'
+                     f"<title>{_title(entry)}</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _scatter(entries: list[Entry], statistic: str) -> str:
+    points = [(entry, (entry.ranked or {})[statistic]) for entry in entries if statistic in (entry.ranked or {})]
+    start, span = _bounds(entries)
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    height, spread = 160, max(high - low, 1e-9)
+    parts = [f'<svg class="statistic" data-statistic="{_escape(statistic)}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img">',
+             f'<text class="lane" x="6" y="16">{_escape(statistic)}</text><text class="tick" x="6" y="32">{high:.3g}</text>'
+             f'<text class="tick" x="6" y="{height - 20}">{low:.3g}</text>']
+    parts.extend(_ticks(start, start + span, height))
+    for entry, value in points:
+        y = 8 + (high - value) / spread * (height - 36)
+        parts.append(f'<circle class="point {kind_of(entry)}" cx="{_x(entry.created, start, span):.1f}" cy="{y:.1f}" r="2.5">'
+                     f"<title>{_escape(statistic)} {value:.4g}: {_title(entry)}</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
