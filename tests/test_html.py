@@ -11,8 +11,6 @@ import time
 import zlib
 from pathlib import Path
 
-import pytest
-
 from reconciler.sandbox.server import SandboxServer
 
 from helpers import cli_env, run_cli

@@ -23,13 +23,13 @@ from reconciler.api import parse
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import APIError, NotFoundError
 from reconciler.apply.pacing import Pacer
-from reconciler.progress import Progress
 from reconciler.apply.preflight import Task, last_check
 from reconciler.apply.records import Archive, Journal, RecordWriteError
 from reconciler.defaults import PARALLELISM
 from reconciler.errors import Terminated
 from reconciler.models import Action, Outcome
 from reconciler.plan.model import Plan
+from reconciler.progress import Progress
 
 
 @dataclass(frozen=True)
