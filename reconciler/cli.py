@@ -46,6 +46,8 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
             code = command(runtime, *args, **kwargs)
     except ReconcilerError as exc:
         _fail(ctx, options, str(exc), exc.exit_code)
+    except BrokenPipeError:  # `reconciler ... | head`: the reader has what it wanted
+        os._exit(141)
     except OSError as exc:  # a file we were asked to read or write
         where = f" {exc.filename}" if exc.filename else ""
         _fail(ctx, options, f"cannot access{where}: {exc.strerror or exc}", 1)
@@ -163,8 +165,10 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
 @click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_ARCHIVE_DIR, show_default=True,
-              help="Where /backtests/read of each backtest is saved before its delete.")
-@click.option("--no-archive", is_flag=True, help="Delete without archiving first.")
+              help="Where each backtest is archived before its delete (read with `reconciler archive`).")
+@click.option("--archive", "archive_mode", type=click.Choice(["full", "summary"]), default="full", show_default=True,
+              help="full: the read, every chart with all its points, every order and insight; summary: the read alone.")
+@click.option("--no-archive", is_flag=True, help="Delete without archiving first (the deleted backtest is then gone for good).")
 @click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=defaults.DEFAULT_JOURNAL, show_default=True, help="JSON-lines journal of every mutating call.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
 @click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
@@ -172,7 +176,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
-          yes: bool, max_deletes: int, archive_dir: Path, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str,
+          yes: bool, max_deletes: int, archive_dir: Path, archive_mode: str, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str,
           show_plan: bool) -> None:
     """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
     from reconciler.commands import apply as apply_cmd
@@ -184,6 +188,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
         raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
     planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
     options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, archive_dir=None if no_archive else archive_dir,
+                                     archive_full=archive_mode == "full",
                                      journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt, show_plan=show_plan)
     _run(ctx, apply_cmd.run, planning, options)
 
@@ -254,6 +259,53 @@ def auth(ctx: click.Context) -> None:
     _run(ctx, auth_cmd.run)
 
 
+# --- archive ---------------------------------------------------------------------
+
+_ARCHIVE_DIR = click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_ARCHIVE_DIR,
+                            show_default=True, help="Where apply archived (its --archive-dir).")
+
+
+@cli.group()
+def archive() -> None:
+    """Read what apply archived before each delete, offline."""
+
+
+@archive.command("ls")
+@_ARCHIVE_DIR
+@click.option("--project", type=int, metavar="ID", help="Only this project.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def archive_ls(ctx: click.Context, archive_dir: Path, project: int | None, fmt: str) -> None:
+    """List archives: id, name, created, key statistics, size, when archived."""
+    from reconciler.commands import archive as archive_cmd
+
+    _run(ctx, archive_cmd.ls, archive_dir, project, fmt)
+
+
+@archive.command("show")
+@click.argument("backtest_id")
+@_ARCHIVE_DIR
+@click.pass_context
+def archive_show(ctx: click.Context, backtest_id: str, archive_dir: Path) -> None:
+    """Statistics, the equity curve as a sparkline, counts of orders and insights."""
+    from reconciler.commands import archive as archive_cmd
+
+    _run(ctx, archive_cmd.show, archive_dir, backtest_id)
+
+
+@archive.command("export")
+@click.argument("backtest_id")
+@click.option("--what", type=click.Choice(["equity", "orders"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@_ARCHIVE_DIR
+@click.pass_context
+def archive_export(ctx: click.Context, backtest_id: str, what: str, fmt: str, archive_dir: Path) -> None:
+    """The equity curve or the orders as CSV (with a header row) on standard output."""
+    from reconciler.commands import archive as archive_cmd
+
+    _run(ctx, archive_cmd.export, archive_dir, backtest_id, what)
+
+
 # --- sandbox --------------------------------------------------------------------
 
 
@@ -273,16 +325,17 @@ def sandbox() -> None:
 @click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered with a random 500.")
 @click.option("--rate-limit", default=0, type=click.IntRange(0), help="Requests per minute per user, then 429 with Retry-After (0: none).")
 @click.option("--drop-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of calls performed and then dropped without an answer.")
+@click.option("--loading", is_flag=True, help="The first chart or orders read of each backtest answers {\"status\": \"loading\"}.")
 @click.option("--fault-seed", type=int, help="Seed of the fault-injection random generator.")
 @click.option("--access-log", is_flag=True, help="Log each request to stderr.")
 @click.pass_context
 def sandbox_serve(ctx: click.Context, host: str, port: int, db: Path, seed: str | None, user_id: str, api_token: str, latency_ms: float,
-                  error_rate: float, rate_limit: int, drop_rate: float, fault_seed: int | None, access_log: bool) -> None:
+                  error_rate: float, rate_limit: int, drop_rate: float, loading: bool, fault_seed: int | None, access_log: bool) -> None:
     """Serve the QuantConnect API v2 from a local SQLite database."""
     from reconciler.commands import sandbox as sandbox_cmd
     from reconciler.sandbox import server as sandbox_server
 
-    faults = sandbox_server.Faults(latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate, rate_limit=rate_limit)
+    faults = sandbox_server.Faults(latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate, rate_limit=rate_limit, loading=loading)
     config = sandbox_server.SandboxConfig(host=host, port=port, user_id=user_id, api_token=api_token, faults=faults, fault_seed=fault_seed, access_log=access_log)
     _run(ctx, sandbox_cmd.serve, config, db, seed)
 

@@ -79,7 +79,9 @@ def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -
     assert set(archived) == to_delete
     for path in list(archived.values())[:50]:
         body = json.loads(path.read_text())
-        assert body["success"] is True and body["backtest"]["backtestId"] == path.stem and path.parent.name == str(body["backtest"]["projectId"])
+        assert body["backtest"]["backtestId"] == path.stem and path.parent.name == str(body["backtest"]["projectId"])
+        assert set(body) == {"backtest", "charts", "orders", "insights", "archived_at", "tool_version"}
+        assert len(body["orders"]) == int(body["backtest"]["statistics"]["Total Orders"])
     # journal: one line per mutating call
     lines = journal(tmp_path)
     assert {line["backtest"] for line in lines if line["action"] == "delete" and line["outcome"] == "deleted"} == to_delete
@@ -253,7 +255,8 @@ def test_unwritable_journal_stops_before_any_delete(demo_sandbox: SandboxServer,
 
 def _slow_apply(server: SandboxServer, tmp_path: Path, manifest: Path, journal_path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(manifest), "--now", NOW, "--yes", "--max-deletes", "1000",
-                             "--parallelism", "2", "--journal", str(journal_path), "--archive-dir", str(tmp_path / "archive")],
+                             "--parallelism", "2", "--journal", str(journal_path), "--archive-dir", str(tmp_path / "archive"),
+                             "--archive", "summary"],  # this is about stops; full archives are tested in test_archive.py
                             env=cli_env(server.url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

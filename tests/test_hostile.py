@@ -400,7 +400,7 @@ def _apply_one_delete(server: HostileServer, tmp_path: Path) -> Any:
     checked = preflight(plan, {s.project_id: {b.id: b for b in s.backtests} for s in states})
     journal = Journal(tmp_path / "journal.jsonl")
     try:
-        return Executor(client, journal, Archive(tmp_path / "archive"), ExecutionSettings(parallelism=1)).run(plan, checked.tasks)
+        return Executor(client, journal, Archive(tmp_path / "archive", full=False), ExecutionSettings(parallelism=1)).run(plan, checked.tasks)
     finally:
         journal.close()
         client.close()

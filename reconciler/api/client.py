@@ -32,6 +32,11 @@ _BODY_KEEP = 4000  # characters of a failed body kept in the exception
 DEFAULT_DEADLINE = REQUEST_DEADLINE
 #: The largest answer accepted, after decompression: a 20,000-backtest list with statistics is about 13 MiB.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Archive reads: every point of a chart, orders and insights in pages of `end - start` < 100 (the spec's limit).
+MAX_CHART_POINTS = 10_000_000
+CHART_END = 4_102_444_800  # 2100-01-01, unix seconds
+PAGE_SPAN = 99
+MAX_PAGES = 20_000  # 1,980,000 orders: beyond that the answers are not believed
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class QuantConnectClient:
     ) -> None:
         target = judge_api_url(api_url)
         self._notify = notify  # says what a retry waits for, when the wait is long enough for a person to wonder
+        self.loading_deadline = deadline  # how long a chart or orders read may keep answering "loading"
         self.api_url = target.url
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
@@ -100,8 +106,11 @@ class QuantConnectClient:
 
     # --- transport -------------------------------------------------------
 
-    def call(self, endpoint: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST one call; retry transport failures, 429 and 5xx; raise a typed error otherwise."""
+    def call(self, endpoint: str, payload: dict[str, Any] | None = None, *, envelope_free: str | None = None) -> dict[str, Any]:
+        """POST one call; retry transport failures, 429 and 5xx; raise a typed error otherwise.
+
+        envelope_free: the key of an answer documented without `success` (orders): its presence, as a list, is the success.
+        """
         url = f"{self.api_url}/{endpoint}"
         body = json.dumps(payload or {})
         last_problem, last_body, last_status = "", "", None
@@ -124,7 +133,7 @@ class QuantConnectClient:
                     self._hold_all(min(retry_after, self.retry.max_retry_after))
                 self._pause(attempt, retry_after, endpoint, "HTTP 429 (rate limit)" if answer.status == 429 else last_problem)
                 continue
-            return self._interpret(endpoint, answer)
+            return self._interpret(endpoint, answer, envelope_free)
         raise TransportError(
             f"/{endpoint} failed after {self.retry.attempts} attempts (last: {last_problem}) at {self.api_url}; check the network or the API URL and try again",
             endpoint=endpoint, status=last_status, body=last_body,
@@ -171,7 +180,7 @@ class QuantConnectClient:
             self._notify(f"/{endpoint}: {problem}; retrying in {delay:.1f} s (attempt {attempt + 2} of {self.retry.attempts})")
         self._sleep(delay)
 
-    def _interpret(self, endpoint: str, answer: "_Answer") -> dict[str, Any]:
+    def _interpret(self, endpoint: str, answer: "_Answer", envelope_free: str | None = None) -> dict[str, Any]:
         self.clock_offset = clock_offset(answer.headers, self._clock())
         text = answer.text[:_BODY_KEEP]
         data = answer.json()
@@ -182,6 +191,8 @@ class QuantConnectClient:
             raise APIError(f"/{endpoint} answered HTTP {answer.status}: {_summary(errors, text)}", endpoint=endpoint, errors=errors or [], status=answer.status, body=text)
         if not isinstance(data, dict):
             raise ResponseFormatError(f"/{endpoint} answered something that is not a JSON object: {text[:200]!r}", endpoint=endpoint, status=answer.status, body=text)
+        if envelope_free and "success" not in data and "errors" not in data and isinstance(data.get(envelope_free), list):
+            return data
         if data.get("success") is not True:
             # "Not found" only in the documented shape (errors: a list of strings); anything else is a failure we do not act on.
             kind = NotFoundError if errors is not None and any(h in e.lower() for e in errors for h in _NOT_FOUND_HINTS) else APIError
@@ -219,6 +230,53 @@ class QuantConnectClient:
 
     def read_backtest(self, project_id: int, backtest_id: str) -> Backtest:
         return parse.backtest(self.read_backtest_raw(project_id, backtest_id)["backtest"], project_id)
+
+    # --- what a backtest produced (the archive) ---------------------------------
+
+    def read_chart(self, project_id: int, backtest_id: str, name: str) -> dict[str, Any]:
+        """One chart with all its points (the whole time range, as many points as there are)."""
+        payload = {"projectId": project_id, "backtestId": backtest_id, "name": name, "count": MAX_CHART_POINTS, "start": 0, "end": CHART_END}
+        body = self._until_ready("backtests/chart/read", payload)
+        return parse.chart(body, name)
+
+    def read_orders(self, project_id: int, backtest_id: str) -> list[dict[str, Any]]:
+        return self._pages("backtests/orders/read", "orders", project_id, backtest_id)
+
+    def read_insights(self, project_id: int, backtest_id: str) -> list[dict[str, Any]]:
+        return self._pages("backtests/read/insights", "insights", project_id, backtest_id)
+
+    def _until_ready(self, endpoint: str, payload: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        """QuantConnect generates charts and orders on demand and answers {"status": "loading"} meanwhile:
+        poll with backoff within a deadline; a loading answer is never taken for the data."""
+        deadline = time.monotonic() + self.loading_deadline
+        delay = 0.2
+        while True:
+            body = self.call(endpoint, payload, envelope_free=key)
+            if body.get("status") != "loading":
+                return body
+            if time.monotonic() + delay > deadline:
+                raise TransportError(f"/{endpoint} was still loading after {self.loading_deadline:.0f} s; try again later", endpoint=endpoint)
+            self._sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _pages(self, endpoint: str, key: str, project_id: int, backtest_id: str) -> list[dict[str, Any]]:
+        """Every item, page by page. The spec wants `end - start` < 100; whether `end` counts or not, advancing by what
+        came back reads each item once (duplicates across pages are dropped by id)."""
+        items: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        start = 0
+        for _ in range(MAX_PAGES):
+            body = self._until_ready(endpoint, {"projectId": project_id, "backtestId": backtest_id, "start": start, "end": start + PAGE_SPAN}, key)
+            page = parse.page(body, key, endpoint)
+            for item in page:
+                marker = item.get("id") if isinstance(item.get("id"), (int, str)) else id(item)
+                if marker not in seen:
+                    seen.add(marker)
+                    items.append(item)
+            if len(page) < PAGE_SPAN:
+                return items
+            start += len(page)
+        raise ResponseFormatError(f"/{endpoint} kept answering full pages after {MAX_PAGES} pages; refused", endpoint=endpoint)
 
     def create_backtest(self, project_id: int, name: str, compile_id: str = "local-compile") -> Backtest:
         body = self.call("backtests/create", {"projectId": project_id, "compileId": compile_id, "backtestName": name})

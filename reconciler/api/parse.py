@@ -120,3 +120,20 @@ def _statistics(item: dict[str, Any]) -> dict[str, float]:
         if type(value) in (int, float) and _isfinite(value):
             stats[key] = float(value)
     return stats
+
+
+def chart(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """A chart as /backtests/chart/read returns it: the one asked for, with its series."""
+    item = body.get("chart")
+    if type(item) is not dict or type(item.get("series")) is not dict:
+        raise _fail("backtests/chart/read", "the answer carries no chart with series")
+    if item.get("name") != name:
+        raise _fail("backtests/chart/read", f"asked for chart {name[:80]!r}, the answer is about {str(item.get('name'))[:80]!r}")
+    return item
+
+
+def page(body: dict[str, Any], key: str, endpoint: str) -> list[dict[str, Any]]:
+    items = body.get(key)
+    if type(items) is not list or not all(type(item) is dict for item in items):
+        raise _fail(endpoint, f"the answer carries no list of {key}")
+    return items

@@ -175,10 +175,17 @@ class Executor:
         if reason:
             return result(Outcome.SKIPPED, f"{reason}; not deleted")
         # 3. Archive, then the write-ahead journal line, then the call.
-        archive = str(self.archive.write(pid, bid, body)) if self.archive is not None else None
+        archive = None
+        extra_calls = 0
+        if self.archive is not None:
+            try:
+                document, extra_calls = self._gather(pid, bid, body)
+            except APIError as exc:
+                return result(Outcome.FAILED, f"archive incomplete, not deleted: {exc}", calls=1 + extra_calls)
+            archive = str(self.archive.write(pid, bid, document))
         before = task.entry.observed
         self.journal.intend(project=pid, backtest=bid, action="delete", before=before, archive=archive)
-        calls = 2
+        calls = 2 + extra_calls
         try:
             self._call(self.client.delete_backtest, pid, bid)
             outcome, error = Outcome.DELETED, None
@@ -193,6 +200,22 @@ class Executor:
             outcome, error = Outcome.FAILED, str(exc)
         self.journal.record(project=pid, backtest=bid, action="delete", outcome=outcome.value, error=error, archive=archive)
         return result(outcome, error, calls=calls, archive=archive, done=("delete",) if outcome == Outcome.DELETED else ())
+
+    def _gather(self, pid: int, bid: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Everything the API can tell about the backtest (docs/design.md, "Records"): the read, and in full mode every
+        chart it lists with all its points, every order and every insight. Any part missing: an APIError, no delete."""
+        document: dict[str, Any] = {"backtest": body["backtest"]}
+        if not self.archive or not self.archive.full:
+            return document, 0
+        calls = 0
+        names = body["backtest"].get("charts")
+        document["charts"] = {}
+        for name in (names if isinstance(names, dict) else {}):
+            calls += 1
+            document["charts"][name] = self._call(self.client.read_chart, pid, bid, name)
+        document["orders"] = self._call(self.client.read_orders, pid, bid)
+        document["insights"] = self._call(self.client.read_insights, pid, bid)
+        return document, calls + 2 + len(document["orders"]) // 99 + len(document["insights"]) // 99
 
     def _confirm_gone(self, pid: int, bid: str) -> tuple[Outcome, str | None]:
         try:

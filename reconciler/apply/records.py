@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from reconciler import __version__
 from reconciler.errors import ReconcilerError
 from reconciler.fsutil import write_atomic
 from reconciler.models import is_backtest_id
@@ -133,23 +134,58 @@ class Journal:
 
 
 class Archive:
-    """`<dir>/<projectId>/<backtestId>.json`: what the API tells about a backtest, written durably before its delete."""
+    """`<dir>/<projectId>/<backtestId>.json`: what the API tells about a backtest, written durably before its delete.
 
-    def __init__(self, directory: Path) -> None:
+    full: the read, every chart with all its points, every order and insight; else the read alone (`--archive summary`).
+    Each archive also gets a line in `<dir>/index.jsonl` (what `archive ls` shows) once the file is in place.
+    """
+
+    def __init__(self, directory: Path, full: bool = True) -> None:
         self.directory = directory
+        self.full = full
+        self._lock = threading.Lock()
 
     def path_for(self, project_id: int, backtest_id: str) -> Path:
         if isinstance(project_id, bool) or not isinstance(project_id, int) or project_id <= 0 or not is_backtest_id(backtest_id):
             raise ValueError(f"refusing to archive under unsafe ids {project_id!r}/{str(backtest_id)[:40]!r}")
         return self.directory / str(project_id) / f"{backtest_id}.json"
 
-    def write(self, project_id: int, backtest_id: str, body: dict[str, Any]) -> Path:
+    def write(self, project_id: int, backtest_id: str, document: dict[str, Any]) -> Path:
         path = self.path_for(project_id, backtest_id)
+        archived_at = format_iso(utcnow())
         try:
             for directory in (self.directory, path.parent):
                 if directory.is_symlink():
                     raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
-            write_atomic(path, json.dumps(body, ensure_ascii=False) + "\n")  # compact: the C encoder
+            text = json.dumps({**document, "archived_at": archived_at, "tool_version": __version__}, ensure_ascii=False) + "\n"  # compact: the C encoder
+            write_atomic(path, text)
+            self._index(index_entry(project_id, backtest_id, document, archived_at, len(text.encode())))
         except (OSError, ValueError) as exc:
             raise RecordWriteError(path, exc) from None
         return path
+
+    def _index(self, entry: dict[str, Any]) -> None:
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        with self._lock:
+            fd = _open_nofollow(self.directory / INDEX_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+
+
+INDEX_NAME = "index.jsonl"
+
+
+def index_entry(project_id: int, backtest_id: str, document: dict[str, Any], archived_at: str, size: int) -> dict[str, Any]:
+    """What `archive ls` shows of one archive, without reading it."""
+    backtest = document.get("backtest") if isinstance(document.get("backtest"), dict) else {}
+    statistics = backtest.get("statistics") if isinstance(backtest.get("statistics"), dict) else {}
+    return {"project": project_id, "backtest": backtest_id, "name": backtest.get("name", ""), "created": backtest.get("created", ""),
+            "status": backtest.get("status", ""), "statistics": {k: statistics[k] for k in KEY_STATISTICS if k in statistics},
+            "orders": len(document.get("orders") or []), "insights": len(document.get("insights") or []), "charts": len(document.get("charts") or {}),
+            "full": "orders" in document, "size": size, "archived_at": archived_at}
+
+
+#: The statistics `archive ls` shows, as /backtests/read names them.
+KEY_STATISTICS = ("Sharpe Ratio", "Net Profit", "Drawdown", "Total Orders")

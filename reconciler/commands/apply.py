@@ -37,6 +37,7 @@ class ApplyOptions:
     yes: bool = False
     max_deletes: int = DEFAULT_MAX_DELETES
     archive_dir: Path | None = DEFAULT_ARCHIVE_DIR  # None: --no-archive
+    archive_full: bool = True  # --archive full (charts, orders, insights) or summary (the read alone)
     journal: Path = DEFAULT_JOURNAL
     fail_fast: bool = False
     max_rps: float | None = None
@@ -76,7 +77,7 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
     progress = Progress(len(checked.tasks), rt.stderr, interactive=rt.stderr.isatty())
     journal = Journal(options.journal)
     try:
-        archive = Archive(options.archive_dir) if options.archive_dir else None
+        archive = Archive(options.archive_dir, full=options.archive_full) if options.archive_dir else None
         execution = Executor(client, journal, archive, settings, progress).run(plan, checked.tasks)
     finally:
         journal.close()

@@ -62,9 +62,21 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
             lines.append("  No changes.")
         lines.append("")
     lines.append(paint(summary_line(plan), "bold"))
+    calls = calls_line(plan)
+    if calls:
+        lines.append(calls)
     if plan.errors:
         lines.append(paint(f"The plan has {len(plan.errors)} error(s); apply will refuse it.", "error"))
     return "\n".join(lines)
+
+
+def calls_line(plan: Plan) -> str | None:
+    """What the deletes will cost in API calls, per archive mode (docs/design.md, "Records")."""
+    deletes = plan.totals()["delete"]
+    if not deletes:
+        return None
+    return (f"Deleting {deletes:,} backtests takes {2 * deletes:,} calls with --archive summary or --no-archive (a read and a delete each); "
+            "with --archive full, the default, also one call per chart and one per 99 orders and per 99 insights of each.")
 
 
 def render_summary(plan: Plan, *, color: bool = False) -> str:
@@ -80,6 +92,9 @@ def render_summary(plan: Plan, *, color: bool = False) -> str:
         lines += [paint(f"  ! warning: {terminal_safe(w)}", "warn") for w in project.warnings]
         lines += [paint(f"  ! error: {terminal_safe(e)}", "error") for e in project.errors]
     lines += ["", paint(summary_line(plan), "bold")]
+    calls = calls_line(plan)
+    if calls:
+        lines.append(calls)
     if plan.has_changes:
         lines.append("Every row with its reasons: `reconciler plan` (same options), or `apply --show-plan`.")
     if plan.errors:

@@ -27,6 +27,7 @@ from reconciler.defaults import SANDBOX_HOST as DEFAULT_HOST
 from reconciler.defaults import SANDBOX_PORT as DEFAULT_PORT
 from reconciler.defaults import SANDBOX_USER_ID as DEFAULT_USER_ID
 from reconciler.models import STATISTICS
+from reconciler.sandbox import artifacts
 from reconciler.sandbox.seed import plausible_statistics, random_id
 from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
 from reconciler.timeutil import format_api_datetime, utcnow
@@ -44,6 +45,7 @@ class Faults:
     drop_rate: float = 0.0
     rate_limit: int = 0  # requests per window per user; 0 = unlimited
     rate_window: float = 60.0
+    loading: bool = False  # the first chart or orders read of each backtest answers {"status": "loading"}
 
 
 @dataclass
@@ -99,7 +101,11 @@ class SandboxApp:
             "backtests/update": self.backtests_update,
             "backtests/tags/update": self.backtests_tags_update,
             "backtests/delete": self.backtests_delete,
+            "backtests/chart/read": self.chart_read,
+            "backtests/orders/read": self.orders_read,
+            "backtests/read/insights": self.insights_read,
         }
+        self._served_once: set[tuple[str, ...]] = set()  # for the `loading` knob
 
     def chance(self, probability: float) -> bool:
         if probability <= 0:
@@ -179,6 +185,55 @@ class SandboxApp:
 
     def backtests_read(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"backtest": _result_body(self._backtest(params), int(self.config.user_id)), "debugging": False}
+
+    def _still_loading(self, *key: str) -> bool:
+        if not self.config.faults.loading:
+            return False
+        with self._rng_lock:
+            if key in self._served_once:
+                return False
+            self._served_once.add(key)
+        return True
+
+    def chart_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._backtest(params)
+        name = params.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("name is required.")
+        count, start, end = _int(params, "count"), _int(params, "start"), _int(params, "end")
+        chart = artifacts.chart(row.backtest_id, row.statistics, row.progress >= 1, name)
+        if chart is None:
+            raise BadRequest(f"Chart {name[:100]} not found for backtest {row.backtest_id}.")
+        if self._still_loading("chart", row.backtest_id, name):
+            return {"status": "loading", "progress": 0.5, "__bare__": {"success": True}}
+        series = {}
+        for key, item in chart["series"].items():
+            points = [point for point in item["values"] if start <= point[0] <= end]
+            if count and len(points) > count:  # downsampled to `count` points, the first and the last kept
+                step = (len(points) - 1) / max(count - 1, 1)
+                points = [points[round(i * step)] for i in range(count)]
+            series[key] = {**item, "values": points}
+        return {"chart": {**chart, "series": series}}
+
+    def _page(self, params: dict[str, Any]) -> tuple[int, int]:
+        start, end = _int(params, "start"), _int(params, "end")
+        if not 0 <= end - start < 100:
+            raise BadRequest("end - start must be at least 0 and less than 100.")
+        return start, end
+
+    def orders_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._backtest(params)
+        start, end = self._page(params)
+        if self._still_loading("orders", row.backtest_id):
+            return {"status": "loading", "progress": 0.5, "__bare__": {"success": True}}
+        page = artifacts.orders(row.backtest_id, artifacts.order_count(row.statistics, row.progress >= 1), start, end)
+        return {"orders": page, "length": len(page), "__bare__": {}}  # the official response has no success/errors
+
+    def insights_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._backtest(params)
+        start, end = self._page(params)
+        page = artifacts.insights(row.backtest_id, artifacts.insight_count(row.statistics, row.progress >= 1), start, end)
+        return {"insights": page, "length": len(page), "__bare__": {"success": True}}  # no errors key, as documented
 
     def backtests_create(self, params: dict[str, Any]) -> dict[str, Any]:
         project_id = self._project(params)
@@ -263,7 +318,7 @@ def _result_body(row: BacktestRow, owner_id: int) -> dict[str, Any]:
         "backtestStart": "2020-01-01 00:00:00", "backtestEnd": "2023-12-31 00:00:00", "created": row.created,
         "snapshotId": 0, "status": row.status, "error": "Runtime Error: division by zero" if failed else "",
         "stacktrace": "  at OnData in main.py: line 42" if failed else "", "progress": row.progress,
-        "hasInitializeError": False, "charts": {"Strategy Equity": {"name": "Strategy Equity"}},
+        "hasInitializeError": False, "charts": {name: {"name": name} for name in artifacts.chart_names(done)},
         "parameterSet": row.parameter_set or [], "rollingWindow": {},
         "runtimeStatistics": {"Equity": "$100,000.00", "Fees": "-$0.00", "Holdings": "$0.00", "Net Profit": f"{stats.get('netProfit', 0):.2%}",
                               "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.2%}", "Return": f"{stats.get('netProfit', 0):.2%}",
@@ -370,7 +425,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             params = self._params(url.query, body)
             app.recent_calls.append((endpoint, params))
-            result = {"success": True, "errors": [], **handler(params)}
+            answer = handler(params)
+            bare = answer.pop("__bare__", None)  # endpoints whose documented answer has its own envelope
+            result = {**bare, **answer} if bare is not None else {"success": True, "errors": [], **answer}
         except BadRequest as exc:
             result = {"success": False, "errors": [str(exc)]}
         except Exception as exc:  # never a stack trace to the client, never a dead server
