@@ -40,6 +40,9 @@ class RecordedState:
     projects: list[RecordedProject] = field(default_factory=list)
     recorded_at: str | None = None
     api_url: str = ""
+    #: backtest id -> what it produced, for seeds that carry it ({"charts": {...}, "orders": [...], "insights": [...]});
+    #: the sandbox serves these instead of deriving them from the id.
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_state(path: str | Path) -> RecordedState:
@@ -68,6 +71,7 @@ def parse_state(data: Any, origin: str = "state") -> RecordedState:
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise StateFileError(f"{origin}: expected an object with a 'projects' list")
     projects: list[RecordedProject] = []
+    artifacts: dict[str, dict[str, Any]] = {}
     seen_projects: set[int] = set()
     seen_backtests: set[str] = set()
     for p_index, project in enumerate(data["projects"]):
@@ -97,10 +101,22 @@ def parse_state(data: Any, origin: str = "state") -> RecordedState:
                 raise StateFileError(f"{where}.backtests[{b_index}].backtestId: {backtest.id} appears twice")
             seen_backtests.add(backtest.id)
             backtests.append(backtest)
+            if "charts" in item or "orders" in item or "insights" in item:
+                artifacts[backtest.id] = _artifacts(item, f"{where}.backtests[{b_index}]")
         name = project.get("name")
         projects.append(RecordedProject(project_id, name if isinstance(name, str) and name else f"Project {project_id}", backtests))
     recorded_at, api_url = data.get("recordedAt"), data.get("apiUrl")
-    return RecordedState(projects, recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "")
+    return RecordedState(projects, recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "", artifacts)
+
+
+def _artifacts(item: dict[str, Any], where: str) -> dict[str, Any]:
+    charts, orders, insights = item.get("charts", {}), item.get("orders", []), item.get("insights", [])
+    if not isinstance(charts, dict) or not all(isinstance(c, dict) and isinstance(c.get("series", {}), dict) for c in charts.values()):
+        raise StateFileError(f"{where}.charts: must be an object of charts (name -> {{name, series}})")
+    for key, items in (("orders", orders), ("insights", insights)):
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise StateFileError(f"{where}.{key}: must be a list of objects")
+    return {"charts": charts, "orders": orders, "insights": insights}
 
 
 def record(backtest_id: str, name: str, note: str, created: str, status: str, tags: Iterable[str], optimization_id: str,
@@ -121,7 +137,7 @@ def state_document(state: RecordedState) -> dict[str, Any]:
     if state.api_url:
         document["apiUrl"] = state.api_url
     document["projects"] = [{"projectId": p.project_id, "name": p.name,
-                             "backtests": [backtest_record(b) for b in sorted(p.backtests, key=lambda b: (b.created, b.id))]}
+                             "backtests": [{**backtest_record(b), **state.artifacts.get(b.id, {})} for b in sorted(p.backtests, key=lambda b: (b.created, b.id))]}
                             for p in state.projects]
     return document
 

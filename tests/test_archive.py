@@ -160,3 +160,30 @@ def test_summary_archives_keep_the_read_alone(demo_sandbox: SandboxServer, tmp_p
     assert demo_sandbox.app.calls_by_endpoint["backtests/orders/read"] == 0 and demo_sandbox.app.calls_by_endpoint["backtests/chart/read"] == 0
     document = json.loads(next((tmp_path / ".reconciler" / "archive").rglob("*.json")).read_text())
     assert set(document) == {"backtest", "archived_at", "tool_version"}
+
+
+def test_a_seed_may_carry_what_a_backtest_produced(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
+    """Seed files may carry charts, orders and insights (a replayed bug report): served as they are, archived as they were."""
+    bid = "ab" * 16
+    chart = {"name": "My Chart", "chartType": 0, "series": {"Signal": {"name": "Signal", "unit": "", "index": 0, "seriesType": 0,
+                                                                       "values": [[1700000000, 1.5], [1700086400, -0.25]]}}}
+    orders = [{"id": n + 1, "time": "2023-11-15T14:30:00Z", "symbol": {"value": "SPY"}, "quantity": 1, "price": 450.0 + n} for n in range(250)]
+    state = {"projects": [{"projectId": 1, "name": "P", "backtests": [
+        {"backtestId": bid, "name": "recorded", "created": "2026-01-01 00:00:00", "status": "Completed.",
+         "charts": {"My Chart": chart}, "orders": orders, "insights": []},
+        {"backtestId": "cd" * 16, "name": "kept", "created": "2026-01-02 00:00:00", "status": "Completed."}]}]}
+    server = start_sandbox(state=state)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 1\n    delete: [{name: recorded}]\n")
+    result = run_cli("apply", str(manifest), "--yes", env=cli_env(server.url), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads((tmp_path / ".reconciler" / "archive" / "1" / f"{bid}.json").read_text())
+    assert document["charts"] == {"My Chart": chart} and document["orders"] == orders and document["insights"] == []
+    # and the client asked in the shapes the official spec documents
+    for endpoint, schema in (("backtests/chart/read", "ReadBacktestChartRequest"), ("backtests/orders/read", "ReadBacktestOrdersRequest"),
+                             ("backtests/read/insights", "ReadBacktestInsightsRequest")):
+        asked = [params for name, params in server.app.recent_calls if name == endpoint]
+        assert asked
+        for params in asked:
+            spec_validator(schema).validate(params)
+            assert endpoint == "backtests/chart/read" or params["end"] - params["start"] < 100  # pages as the spec limits them

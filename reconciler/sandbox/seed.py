@@ -141,12 +141,16 @@ def apply_seed(store: SandboxStore, seed: str) -> str:
     elif seed == "empty":
         projects, backtests = [], []
     else:
-        projects, backtests = rows_from_state(read_state(Path(seed)))
+        state = read_state(Path(seed))
+        projects, backtests = rows_from_state(state)
+        store.replace_all(projects, backtests, seed, state.artifacts)
+        return f"{len(projects)} projects, {len(backtests)} backtests"
     store.replace_all(projects, backtests, seed)
     return f"{len(projects)} projects, {len(backtests)} backtests"
 
 
 def seed_from_data(store: SandboxStore, data: Any) -> None:
     """Seed from an in-memory state document (tests and benchmarks)."""
-    projects, backtests = rows_from_state(parse_state(data))
-    store.replace_all(projects, backtests, "data")
+    state = parse_state(data)
+    projects, backtests = rows_from_state(state)
+    store.replace_all(projects, backtests, "data", state.artifacts)

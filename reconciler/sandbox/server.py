@@ -184,7 +184,12 @@ class SandboxApp:
         return {"backtests": [_summary_body(row, with_stats) for row in rows], "count": len(rows)}
 
     def backtests_read(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"backtest": _result_body(self._backtest(params), int(self.config.user_id)), "debugging": False}
+        row = self._backtest(params)
+        body = _result_body(row, int(self.config.user_id))
+        recorded = self.store.artifacts(row.backtest_id)
+        if recorded is not None:
+            body["charts"] = {name: {"name": name} for name in recorded["charts"]}
+        return {"backtest": body, "debugging": False}
 
     def _still_loading(self, *key: str) -> bool:
         if not self.config.faults.loading:
@@ -201,7 +206,9 @@ class SandboxApp:
         if not isinstance(name, str) or not name:
             raise BadRequest("name is required.")
         count, start, end = _int(params, "count"), _int(params, "start"), _int(params, "end")
-        chart = artifacts.chart(row.backtest_id, row.statistics, row.progress >= 1, name)
+        recorded = self.store.artifacts(row.backtest_id)
+        chart = (recorded["charts"].get(name) if recorded is not None else
+                 artifacts.chart(row.backtest_id, row.statistics, row.progress >= 1, name))
         if chart is None:
             raise BadRequest(f"Chart {name[:100]} not found for backtest {row.backtest_id}.")
         if self._still_loading("chart", row.backtest_id, name):
@@ -226,13 +233,17 @@ class SandboxApp:
         start, end = self._page(params)
         if self._still_loading("orders", row.backtest_id):
             return {"status": "loading", "progress": 0.5, "__bare__": {"success": True}}
-        page = artifacts.orders(row.backtest_id, artifacts.order_count(row.statistics, row.progress >= 1), start, end)
+        recorded = self.store.artifacts(row.backtest_id)
+        page = (recorded["orders"][start:end] if recorded is not None else
+                artifacts.orders(row.backtest_id, artifacts.order_count(row.statistics, row.progress >= 1), start, end))
         return {"orders": page, "length": len(page), "__bare__": {}}  # the official response has no success/errors
 
     def insights_read(self, params: dict[str, Any]) -> dict[str, Any]:
         row = self._backtest(params)
         start, end = self._page(params)
-        page = artifacts.insights(row.backtest_id, artifacts.insight_count(row.statistics, row.progress >= 1), start, end)
+        recorded = self.store.artifacts(row.backtest_id)
+        page = (recorded["insights"][start:end] if recorded is not None else
+                artifacts.insights(row.backtest_id, artifacts.insight_count(row.statistics, row.progress >= 1), start, end))
         return {"insights": page, "length": len(page), "__bare__": {"success": True}}  # no errors key, as documented
 
     def backtests_create(self, params: dict[str, Any]) -> dict[str, Any]:

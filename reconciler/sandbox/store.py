@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS backtests (
     parameter_set TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS backtests_by_project ON backtests(project_id, created);
+CREATE TABLE IF NOT EXISTS artifacts (
+    backtest_id TEXT PRIMARY KEY,
+    document TEXT NOT NULL  -- {"charts", "orders", "insights"} a seed file carried; otherwise they are derived from the id
+);
 """
 
 _COLUMNS = "backtest_id, project_id, name, note, created, status, progress, optimization_id, tags, statistics, parameter_set"
@@ -112,8 +116,10 @@ class SandboxStore:
         with self._lock:
             return self._db.execute("SELECT 1 FROM meta WHERE key='seed'").fetchone() is not None
 
-    def replace_all(self, projects: list[ProjectRow], backtests: list[BacktestRow], seed: str) -> None:
+    def replace_all(self, projects: list[ProjectRow], backtests: list[BacktestRow], seed: str, artifacts: dict[str, dict[str, Any]] | None = None) -> None:
         with self.transaction() as db:
+            db.execute("DELETE FROM artifacts")
+            db.executemany("INSERT INTO artifacts VALUES (?,?)", [(bid, json.dumps(doc)) for bid, doc in (artifacts or {}).items()])
             db.execute("DELETE FROM backtests")
             db.execute("DELETE FROM projects")
             db.executemany("INSERT INTO projects VALUES (?,?,?,?,?)", [(p.project_id, p.name, p.created, p.modified, p.language) for p in projects])
@@ -180,7 +186,16 @@ class SandboxStore:
 
     def delete_backtest(self, project_id: int, backtest_id: str) -> bool:
         with self.transaction() as db:
-            return db.execute("DELETE FROM backtests WHERE project_id=? AND backtest_id=?", (project_id, backtest_id)).rowcount == 1
+            deleted = db.execute("DELETE FROM backtests WHERE project_id=? AND backtest_id=?", (project_id, backtest_id)).rowcount == 1
+            if deleted:
+                db.execute("DELETE FROM artifacts WHERE backtest_id=?", (backtest_id,))
+            return deleted
+
+    def artifacts(self, backtest_id: str) -> dict[str, Any] | None:
+        """Charts, orders and insights a seed file carried for this backtest, or None (then they are derived)."""
+        with self._lock:
+            row = self._db.execute("SELECT document FROM artifacts WHERE backtest_id=?", (backtest_id,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # --- the state-file format -------------------------------------------
 
