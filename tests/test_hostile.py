@@ -408,3 +408,12 @@ def _apply_one_delete(server: HostileServer, tmp_path: Path) -> Any:
 
 def test_credentials_repr_never_shows_the_token() -> None:
     assert "secret" not in repr(Credentials("1", "secret-token", "env"))
+
+
+def test_a_gzip_stream_cut_short_is_retried(hostile: HostileServer) -> None:
+    """The HTTP body is whole (its Content-Length holds) but the gzip stream in it ends early: truncated, retried."""
+    whole = gzip.compress(json.dumps({"success": True, "errors": [], "backtests": [summary(BID)] * 1}).encode())
+    answers = iter([Reply(200, whole[: len(whole) // 2], {"Content-Encoding": "gzip"}), Reply(200, whole, {"Content-Encoding": "gzip"})])
+    hostile.routes["backtests/list"] = lambda p: next(answers)
+    assert [b.id for b in client_for(hostile).list_backtests(1)] == [BID]
+    assert len(hostile.calls("backtests/list")) == 2

@@ -353,13 +353,13 @@ def _read_body(response: requests.Response, deadline: float, cap: int) -> bytes:
 
     Each chunk is one read from the socket (read1), so a body that trickles in still
     meets the deadline; decompression is bounded by max_length, so a gzip bomb stops at
-    the cap. A body shorter than its Content-Length, or a gzip stream cut short, is a
-    truncated answer: retryable, like a dropped connection.
+    the cap. A body shorter than its Content-Length (urllib3 raises for it) or a gzip
+    stream cut short is a truncated answer: retryable, like a dropped connection.
     """
     raw = response.raw
     decoder = _decoder((response.headers.get("Content-Encoding") or "").strip().lower())
     parts: list[bytes] = []
-    size = wire = 0
+    size = 0
     while True:
         if time.monotonic() > deadline:
             raise _Retryable("total deadline exceeded while reading the answer")
@@ -369,7 +369,6 @@ def _read_body(response: requests.Response, deadline: float, cap: int) -> bytes:
             raise _Retryable(f"connection failed mid-answer ({type(exc).__name__})") from None
         if not chunk:
             break
-        wire += len(chunk)
         if decoder is not None:
             try:
                 chunk = decoder.decompress(chunk, cap - size + 1)
@@ -379,9 +378,6 @@ def _read_body(response: requests.Response, deadline: float, cap: int) -> bytes:
         if size > cap:
             raise ResponseFormatError(f"the answer is larger than {cap // 2**20} MiB (after decompression); refused")
         parts.append(chunk)
-    length = response.headers.get("Content-Length")
-    if length is not None and length.strip().isdigit() and int(length) != wire:
-        raise _Retryable(f"truncated answer ({wire} of {int(length)} bytes)")
     if decoder is not None:
         tail = decoder.flush()
         if not decoder.eof:
