@@ -98,7 +98,7 @@ def test_markdown_document(demo_sandbox: SandboxServer) -> None:
     out = result.stdout
     assert out.startswith("### backtest-reconciler plan\n")
     assert "| Project | Update | Delete | Unchanged | Changes by reason |" in out
-    assert "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete prune " in out  # counts per reason, largest first
+    assert "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete: prune 1,030 · delete\\[0\\] 31 · delete\\[1\\] 26; update: declared 2 |" in out
     assert "`reconciler show plan.json`" in out and "```mermaid" in out
     assert "<details><summary>Momentum v2 (23456789): 2 to update" in out and "</details>" in out
     assert "Virtual Tan Ant" in out and "delete\\[0\\]: status failed" in out

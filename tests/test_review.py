@@ -61,7 +61,7 @@ def test_the_comment_always_fits_one_github_comment(projects: int) -> None:
     summary_rows = [line for line in text.splitlines() if line.startswith("| Strategy ")]
     if projects <= 300:  # every project has its summary line with counts per reason
         assert len(summary_rows) == projects
-        assert all(re.search(r"delete prune [\d,]+ · delete delete\\\[0\\\] [\d,]+", row) for row in summary_rows)
+        assert all(re.search(r"delete: prune [\d,]+ · delete\\\[0\\\] [\d,]+", row) for row in summary_rows)
     else:  # the most changes first, then one line counting the rest
         assert 300 <= len(summary_rows) < projects
         rest = re.search(r"\| … ([\d,]+) more projects \| \d+ \| ([\d,]+) \|", text)
@@ -127,7 +127,7 @@ def test_apply_shows_a_summary_per_project_and_reason_not_every_row(demo_sandbox
     args = ["apply", str(example), "--now", "2026-11-28T00:00:00Z", "--max-deletes", "5000", "--journal", str(tmp_path / "j.jsonl"),
             "--archive-dir", str(tmp_path / "a")]
     refused = run_cli(*args, input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)  # no terminal, no --yes: shows, then refuses
-    assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete prune " in refused.stdout
+    assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete: prune 1,030, delete[0] 31, delete[1] 26; update: declared 2)" in refused.stdout
     assert "because prune" not in refused.stdout and len(refused.stdout.splitlines()) < 20
     assert "apply --show-plan" in refused.stdout
     full = run_cli(*args, "--show-plan", input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)

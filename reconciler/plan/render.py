@@ -86,7 +86,7 @@ def render_summary(plan: Plan, *, color: bool = False) -> str:
     lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
     for project in plan.projects:
         summary = project.summary()
-        reasons = ", ".join(f"{terminal_safe(key)} {count:,}" for key, count in reason_counts(project))
+        reasons = reasons_text(project, terminal_safe)
         lines.append(paint(f"Project {terminal_safe(project.label)}: {summary['update']:,} to update, {summary['delete']:,} to delete, "
                            f"{summary['unchanged']:,} unchanged" + (f" ({reasons})" if reasons else ""), "bold"))
         lines += [paint(f"  ! warning: {terminal_safe(w)}", "warn") for w in project.warnings]
@@ -129,6 +129,15 @@ def reason_counts(project: ProjectPlan) -> list[tuple[str, int]]:
         key = f"{entry.action.value} {reason_key(entry)}"
         counts[key] = counts.get(key, 0) + 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def reasons_text(project: ProjectPlan, escape: Callable[[str], str], between: str = ", ") -> str:
+    """Counts per reason grouped by action, largest first: `delete: prune 1,030, delete[0] 31; update: declared 2`."""
+    groups: dict[str, list[str]] = {}
+    for key, count in reason_counts(project):
+        action, reason = key.split(" ", 1)
+        groups.setdefault(action, []).append(f"{escape(reason)} {count:,}")
+    return "; ".join(f"{action}: {between.join(items)}" for action, items in groups.items())
 
 
 def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False, budget: int = MARKDOWN_BUDGET) -> str:
@@ -179,7 +188,7 @@ def _size(lines: list[str]) -> int:
 
 def _summary_row(project: ProjectPlan) -> str:
     summary = project.summary()
-    reasons = " · ".join(f"{markdown_safe(key)} {count:,}" for key, count in reason_counts(project)) or "no changes"
+    reasons = reasons_text(project, markdown_safe, " · ") or "no changes"
     return f"| {markdown_safe(project.label)} | {summary['update']:,} | {summary['delete']:,} | {summary['unchanged']:,} | {reasons} |"
 
 
