@@ -13,8 +13,8 @@ which is exact for a sequential loop up to noise; --full times all of it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import base64
+import hashlib
 import json
 import random
 import re
@@ -32,8 +32,8 @@ from reconciler.apply.executor import ExecutionSettings, Executor
 from reconciler.apply.preflight import preflight
 from reconciler.apply.records import Archive, Journal
 from reconciler.live import fetch_states
-from reconciler.models import Outcome
 from reconciler.manifest.load import load_manifest
+from reconciler.models import Outcome
 from reconciler.plan.planner import build_plan
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID
 from reconciler.timeutil import utcnow

@@ -25,7 +25,13 @@ from reconciler.models import Backtest
 from reconciler.plan.planner import build_plan
 from reconciler.projects import ProjectState
 from reconciler.sandbox.seed import seed_from_data
-from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID, Faults, SandboxConfig, SandboxServer
+from reconciler.sandbox.server import (
+    DEFAULT_API_TOKEN,
+    DEFAULT_USER_ID,
+    Faults,
+    SandboxConfig,
+    SandboxServer,
+)
 from reconciler.sandbox.store import SandboxStore
 
 NOW = datetime(2026, 11, 28, tzinfo=timezone.utc)

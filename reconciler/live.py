@@ -22,7 +22,13 @@ from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
 from reconciler.plan.model import Plan
 from reconciler.progress import Progress
-from reconciler.projects import ProjectState, ResolveError, needs_project_list, resolve_projects, select_projects
+from reconciler.projects import (
+    ProjectState,
+    ResolveError,
+    needs_project_list,
+    resolve_projects,
+    select_projects,
+)
 
 
 @dataclass

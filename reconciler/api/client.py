@@ -19,9 +19,15 @@ from requests.adapters import HTTPAdapter
 
 from reconciler.api import parse
 from reconciler.api.credentials import Credentials
+from reconciler.api.errors import (
+    APIError,
+    AuthenticationError,
+    NotFoundError,
+    ResponseFormatError,
+    TransportError,
+)
 from reconciler.api.urls import DEFAULT_API_URL, judge_api_url
 from reconciler.defaults import REQUEST_DEADLINE, RETRIES
-from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
 from reconciler.models import Backtest, Project
 
 log = logging.getLogger("reconciler.api")

@@ -13,7 +13,13 @@ import math
 from typing import Any
 
 from reconciler.api.errors import ResponseFormatError
-from reconciler.models import BACKTEST_ID, STATISTICS, Backtest, Project, normalize_status
+from reconciler.models import (
+    BACKTEST_ID,
+    STATISTICS,
+    Backtest,
+    Project,
+    normalize_status,
+)
 from reconciler.timeutil import parse_datetime
 
 _STATISTICS = frozenset(STATISTICS)

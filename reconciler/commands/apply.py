@@ -9,20 +9,26 @@ from pathlib import Path
 from typing import TextIO
 
 from reconciler.apply.executor import Execution, ExecutionSettings, Executor
-from reconciler.progress import Progress
 from reconciler.apply.preflight import Preflight, preflight
 from reconciler.apply.records import Archive, Journal, RecordsLock
 from reconciler.apply.result import ApplyResult, render_json, render_text
 from reconciler.commands.plan import PlanOptions, make_plan
 from reconciler.commands.runtime import Runtime
-from reconciler.defaults import DEFAULT_ARCHIVE_DIR, DEFAULT_JOURNAL, DEFAULT_MAX_DELETES, RECORDS_DIR
+from reconciler.defaults import (
+    DEFAULT_ARCHIVE_DIR,
+    DEFAULT_JOURNAL,
+    DEFAULT_MAX_DELETES,
+    RECORDS_DIR,
+)
 from reconciler.engine.guards import leaves_nothing_completed
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
 from reconciler.manifest.load import load_manifest
 from reconciler.models import Action, Backtest
 from reconciler.plan.model import Plan, load_plan
-from reconciler.plan.render import render_summary, render_text as render_plan_text
+from reconciler.plan.render import render_summary
+from reconciler.plan.render import render_text as render_plan_text
+from reconciler.progress import Progress
 
 PROMPT = "Apply these changes? Only 'yes' is accepted: "
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from reconciler.apply.records import INDEX_NAME, KEY_STATISTICS, index_entry
+from reconciler.apply.records import INDEX_NAME, index_entry
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ReconcilerError
 from reconciler.models import is_backtest_id

@@ -15,8 +15,8 @@ from reconciler.fsutil import write_atomic
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
-from reconciler.projects import ProjectState
 from reconciler.plan.render import RENDERERS, SHOWS_PROBLEMS
+from reconciler.projects import ProjectState
 from reconciler.recorded import states_from_file
 from reconciler.timeutil import parse_datetime, utcnow
 
@@ -54,7 +54,10 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
         plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
                           strict=options.strict, state_source=source)
         return plan, states
-    from reconciler.live import FetchStats, fetch_states  # here: an offline plan never loads the HTTP stack
+    from reconciler.live import (  # here: an offline plan never loads the HTTP stack
+        FetchStats,
+        fetch_states,
+    )
 
     client = rt.client(options.parallelism)
     stats = FetchStats()

@@ -10,11 +10,16 @@ from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.live import Fetch, fetch_backtests
-from reconciler.projects import pick_projects, resolve_projects
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Project
-from reconciler.statefile import RecordedProject, RecordedState, dumps_state, write_state
+from reconciler.projects import pick_projects, resolve_projects
+from reconciler.statefile import (
+    RecordedProject,
+    RecordedState,
+    dumps_state,
+    write_state,
+)
 from reconciler.timeutil import format_iso, utcnow
 
 

@@ -18,7 +18,14 @@ from typing import Callable, Hashable, Mapping, Sequence
 
 from reconciler.engine.selectors import first_match, matches
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
-from reconciler.models import IN_PROGRESS, KNOWN_STATUSES, Action, Backtest, Change, tag_keys
+from reconciler.models import (
+    IN_PROGRESS,
+    KNOWN_STATUSES,
+    Action,
+    Backtest,
+    Change,
+    tag_keys,
+)
 
 KEEP, DELETE, UPDATE = Action.KEEP, Action.DELETE, Action.UPDATE
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.manifest.model import Comparison, DeclaredBacktest, KeepPolicy, ProjectSpec, Selector
+from reconciler.manifest.model import (
+    Comparison,
+    DeclaredBacktest,
+    KeepPolicy,
+    ProjectSpec,
+    Selector,
+)
 from reconciler.manifest.regex import compile_linear
 from reconciler.models import PROTECTED_TAG
 from reconciler.timeutil import duration

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping, Sequence
 
-from reconciler.engine.guards import DELETE_ALL_MESSAGE, EMPTY_MESSAGE, can_only_delete_all, leaves_nothing_completed
+from reconciler.engine.guards import (
+    DELETE_ALL_MESSAGE,
+    EMPTY_MESSAGE,
+    can_only_delete_all,
+    leaves_nothing_completed,
+)
 from reconciler.engine.retention import Decision, decide
 from reconciler.gc_control import gc_paused
 from reconciler.models import Action

@@ -10,7 +10,6 @@ from reconciler.sandbox.server import SandboxConfig, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
 
-
 def open_store(db: str | Path = DEFAULT_DB, seed: str | None = None) -> tuple[SandboxStore, str | None]:
     """The store, reseeded when a seed is given or the database is new; returns what was seeded."""
     store = SandboxStore(db)

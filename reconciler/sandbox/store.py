@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
-
-from contextlib import contextmanager
 
 from reconciler.statefile import RecordedState, parse_state, record
 
