@@ -120,14 +120,15 @@ def _artifacts(item: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def record(backtest_id: str, name: str, note: str, created: str, status: str, tags: Iterable[str], optimization_id: str,
-           statistics: Mapping[str, float]) -> dict[str, Any]:
+           statistics: Mapping[str, float], parameters: Mapping[str, str | float]) -> dict[str, Any]:
     """One backtest entry of a state file: the only place this shape is written."""
     return {"backtestId": backtest_id, "name": name, "note": note, "created": created, "status": status, "tags": list(tags),
-            "optimizationId": optimization_id, "statistics": dict(statistics)}
+            "optimizationId": optimization_id, "statistics": dict(statistics), "parameterSet": dict(parameters)}
 
 
 def backtest_record(b: Backtest) -> dict[str, Any]:
-    return record(b.id, b.name, b.note or "", format_api_datetime(b.created), b.raw_status or b.status, b.tags, b.optimization_id or "", b.statistics)
+    return record(b.id, b.name, b.note or "", format_api_datetime(b.created), b.raw_status or b.status, b.tags, b.optimization_id or "",
+                  b.statistics, b.parameters)
 
 
 def state_document(state: RecordedState) -> dict[str, Any]:

@@ -284,8 +284,12 @@ class QuantConnectClient:
             start += len(page)
         raise ResponseFormatError(f"/{endpoint} kept answering full pages after {MAX_PAGES} pages; refused", endpoint=endpoint)
 
-    def create_backtest(self, project_id: int, name: str, compile_id: str = "local-compile") -> Backtest:
-        body = self.call("backtests/create", {"projectId": project_id, "compileId": compile_id, "backtestName": name})
+    def create_backtest(self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32,
+                        parameters: dict[str, str | float] | None = None) -> Backtest:
+        payload: dict[str, Any] = {"projectId": project_id, "compileId": compile_id, "backtestName": name}
+        if parameters:
+            payload["parameters"] = parameters
+        body = self.call("backtests/create", payload)
         return parse.backtest(body.get("backtest"), project_id, "backtests/create")
 
     def update_backtest(self, project_id: int, backtest_id: str, *, name: str | None = None, note: str | None = None) -> None:

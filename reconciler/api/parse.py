@@ -64,6 +64,7 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
     note = item.get("note")
     name = item.get("name")
     progress = item.get("progress")
+    parameters = _parameters(item.get("parameterSet"), backtest_id, endpoint)
     return Backtest(
         id=backtest_id,
         project_id=_project_id(item.get("projectId"), project_id),
@@ -76,6 +77,7 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
         progress=float(progress) if type(progress) in (int, float) and _isfinite(progress) else 0.0,
         statistics=_statistics(item),
         note=note if type(note) is str else None,
+        parameters=parameters,
     )
 
 
@@ -107,6 +109,23 @@ def projects(body: dict[str, Any]) -> list[Project]:
 
 def _project_id(value: Any, default: int) -> int:
     return value if type(value) is int and 0 < value < 2**63 else default
+
+
+def _parameters(value: Any, backtest_id: str, endpoint: str) -> dict[str, str | float]:
+    """`parameterSet`: an object of name -> value, or an empty list (or nothing) for none."""
+    if value is None or value == [] or value == {}:
+        return {}
+    if type(value) is not dict:
+        raise _fail(endpoint, f"backtest {backtest_id} has a parameterSet that is not an object")
+    result: dict[str, str | float] = {}
+    for key, item in value.items():
+        if type(item) is str:
+            result[str(key)] = item
+        elif type(item) in (int, float) and _isfinite(item):
+            result[str(key)] = float(item) if type(item) is float else item
+        else:
+            raise _fail(endpoint, f"backtest {backtest_id} has a parameter {str(key)[:40]!r} that is not a string or a number")
+    return result
 
 
 def _statistics(item: dict[str, Any]) -> dict[str, float]:

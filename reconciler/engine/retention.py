@@ -187,7 +187,7 @@ BUCKETS: dict[str, Bucket] = {
 }
 
 
-def _keep_counting(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+def _keep_counting(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
     bucket_of = BUCKETS[policy.kind]
     filled, last = 0, object()
     for position, backtest in enumerate(candidates):
@@ -197,36 +197,36 @@ def _keep_counting(index: int, policy: KeepPolicy, candidates: Sequence[Backtest
         if bucket != last:
             filled += 1
             last = bucket
-            reasons[backtest.id].append(f"keep[{index}]: {policy.kind} {filled}/{policy.count}")
+            reasons[backtest.id].append(f"keep[{index}]: {policy.kind} {filled}/{policy.count}{suffix}")
         elif position == len(candidates) - 1:  # restic >= 0.17: slots left at the oldest keep it too
             filled += 1
-            reasons[backtest.id].append(f"keep[{index}]: oldest ({policy.kind} {filled}/{policy.count})")
+            reasons[backtest.id].append(f"keep[{index}]: oldest ({policy.kind} {filled}/{policy.count}){suffix}")
 
 
-def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
     assert policy.within is not None
     horizon = now - policy.within.delta
     for backtest in candidates:
         if backtest.created >= horizon:
-            reasons[backtest.id].append(f"keep[{index}]: {policy.text}")
+            reasons[backtest.id].append(f"keep[{index}]: {policy.text}{suffix}")
 
 
-def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
     by = policy.by
     # candidates come newest first; nlargest/nsmallest are stable, so ties go to the newest
     pick = heapq.nlargest if policy.order == "desc" else heapq.nsmallest
     ranked = pick(policy.count, (b for b in candidates if by in b.statistics), key=lambda b: b.statistics[by])
     for rank, backtest in enumerate(ranked, start=1):
-        reasons[backtest.id].append(f"keep[{index}]: {policy.text} {rank}/{policy.count}")
+        reasons[backtest.id].append(f"keep[{index}]: {policy.text} {rank}/{policy.count}{suffix}")
 
 
-def _keep_match(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons) -> None:
+def _keep_match(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
     for backtest in candidates:
         if any(matches(selector, backtest, now) for selector in policy.match):
-            reasons[backtest.id].append(f"keep[{index}]: {policy.text}")
+            reasons[backtest.id].append(f"keep[{index}]: {policy.text}{suffix}")
 
 
-KEEPERS: dict[str, Callable[[int, KeepPolicy, Sequence[Backtest], datetime, Reasons], None]] = {
+KEEPERS: dict[str, Callable[[int, KeepPolicy, Sequence[Backtest], datetime, Reasons, str], None]] = {
     **{kind: _keep_counting for kind in BUCKETS},
     "within": _keep_within,
     "best": _keep_best,
@@ -234,9 +234,27 @@ KEEPERS: dict[str, Callable[[int, KeepPolicy, Sequence[Backtest], datetime, Reas
 }
 
 
+#: `per:` groups (restic's --group-by): the key of a backtest's group, and how a reason names the group.
+GROUPS: dict[str, tuple[Callable[[Backtest], Hashable], Callable[[Hashable], str]]] = {
+    "optimization": (lambda b: b.optimization_id or "", lambda key: f"{key[:8]}…" if key else "(none)"),
+    "parameters": (lambda b: tuple(sorted((k, str(v)) for k, v in b.parameters.items())),
+                   lambda key: " ".join(f"{k}={v}" for k, v in key) if key else "(none)"),  # type: ignore[union-attr]
+}
+
+
 def keep_reasons(policies: Sequence[KeepPolicy], candidates: Sequence[Backtest], now: datetime) -> Reasons:
-    """Every policy sees every candidate (newest first); a backtest is kept if any policy keeps it."""
+    """Every policy sees every candidate (newest first); a backtest is kept if any policy keeps it.
+    A policy with `per` runs in each group on its own, with its own slots, and its reasons name the group."""
     reasons: Reasons = defaultdict(list)
     for index, policy in enumerate(policies):
-        KEEPERS[policy.kind](index, policy, candidates, now, reasons)
+        keeper = KEEPERS[policy.kind]
+        if policy.per is None:
+            keeper(index, policy, candidates, now, reasons, "")
+            continue
+        key_of, label_of = GROUPS[policy.per]
+        groups: dict[Hashable, list[Backtest]] = defaultdict(list)
+        for backtest in candidates:  # newest first within each group, as in the whole list
+            groups[key_of(backtest)].append(backtest)
+        for key, members in groups.items():
+            keeper(index, policy, members, now, reasons, f" per {policy.per} {label_of(key)}")
     return reasons

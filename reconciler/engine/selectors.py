@@ -29,7 +29,19 @@ def matches(selector: Selector, backtest: Backtest, now: datetime) -> bool:
         value = backtest.statistics.get(statistic)
         if value is None or not comparison.holds(value):
             return False
+    for name, expected in selector.parameters:
+        actual = backtest.parameters.get(name)
+        if actual is None or not same_parameter(actual, expected):
+            return False
     return True
+
+
+def same_parameter(actual: str | float, expected: str | float) -> bool:
+    """Equal as numbers when both read as numbers (`10` and `10.0`), else as text."""
+    try:
+        return float(actual) == float(expected)
+    except (TypeError, ValueError):
+        return str(actual) == str(expected)
 
 
 def first_match(selectors: Iterable[Selector], backtest: Backtest, now: datetime) -> int | None:

@@ -53,16 +53,18 @@ def build_selector(raw: dict[str, Any]) -> Selector:
         newer_than=duration(raw["newer_than"]) if "newer_than" in raw else None,
         optimization=raw.get("optimization"),
         stats=tuple((key, Comparison.parse(text)) for key, text in (raw.get("stats") or {}).items()),
+        parameters=tuple((str(key), float(value) if isinstance(value, float) else value) for key, value in (raw.get("parameters") or {}).items()),
     )
 
 
 def build_keep(raw: dict[str, Any]) -> KeepPolicy:
-    ((kind, value),) = raw.items()
+    per = raw.get("per")
+    ((kind, value),) = [(k, v) for k, v in raw.items() if k != "per"]
     if kind == "within":
-        return KeepPolicy(kind, within=duration(value))
+        return KeepPolicy(kind, within=duration(value), per=per)
     if kind == "best":
-        return KeepPolicy(kind, count=value["count"], by=value["by"], order=value.get("order", "desc"))
+        return KeepPolicy(kind, count=value["count"], by=value["by"], order=value.get("order", "desc"), per=per)
     if kind == "match":
         selectors = value if isinstance(value, list) else [value]
-        return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors))
-    return KeepPolicy(kind, count=value)
+        return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors), per=per)
+    return KeepPolicy(kind, count=value, per=per)

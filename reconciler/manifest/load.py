@@ -257,7 +257,8 @@ def _schema_problems(error: jsonschema.ValidationError, lines: dict[Path_, int],
         message = _PATTERN_MESSAGES.get(value, _COMPARISON_MESSAGE if "<=" in value else f"does not match {value}")
         return at(f"{message}, got {error.instance!r}")
     if validator in ("minProperties", "maxProperties") and path and path[-2:-1] == ("keep",):
-        return at("each keep entry is exactly one policy: last, hourly, daily, weekly, monthly, yearly, within, best or match")
+        return at("each keep entry is exactly one policy: last, hourly, daily, weekly, monthly, yearly, within, best or match "
+                  "(plus per: optimization or per: parameters, if wanted)")
     if validator == "minProperties":
         return at("must not be empty")
     return at(error.message)

@@ -51,6 +51,7 @@ class Selector:
     newer_than: Duration | None = None
     optimization: bool | None = None
     stats: tuple[tuple[str, Comparison], ...] = ()
+    parameters: tuple[tuple[str, str | float], ...] = ()
 
     @cached_property
     def tag_set(self) -> frozenset[str]:
@@ -64,7 +65,8 @@ class Selector:
             ("tags", ", ".join(self.tags)), ("status", ", ".join(self.statuses)),
             ("older_than", str(self.older_than or "")), ("newer_than", str(self.newer_than or "")),
             ("optimization", "" if self.optimization is None else str(self.optimization).lower()),
-            ("stats", ", ".join(f"{key} {comparison}" for key, comparison in self.stats))) if value]
+            ("stats", ", ".join(f"{key} {comparison}" for key, comparison in self.stats)),
+            ("parameters", ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}" for key, value in self.parameters))) if value]
         return "; ".join(f"{key} {value}" for key, value in parts)
 
     def __str__(self) -> str:
@@ -83,6 +85,7 @@ class KeepPolicy:
     by: str = ""
     order: str = "desc"
     match: tuple[Selector, ...] = ()
+    per: str | None = None  # "optimization" or "parameters": the policy runs in each group on its own (restic's --group-by)
 
     @cached_property
     def text(self) -> str:

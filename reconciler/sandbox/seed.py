@@ -130,7 +130,7 @@ def rows_from_state(state: RecordedState) -> tuple[list[ProjectRow], list[Backte
         for b in project.backtests:
             status = _API_STATUS.get(b.raw_status, b.raw_status) or "Completed."
             backtests.append(BacktestRow(b.id, project.project_id, b.name, b.note or "", format_api_datetime(b.created), status,
-                                         0.5 if b.in_progress else 1.0, b.optimization_id or "", list(b.tags), dict(b.statistics), {}))
+                                         0.5 if b.in_progress else 1.0, b.optimization_id or "", list(b.tags), dict(b.statistics), dict(b.parameters)))
     return projects, backtests
 
 

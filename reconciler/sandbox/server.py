@@ -14,6 +14,7 @@ import hmac
 import json
 import math
 import random
+import re
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ from reconciler.timeutil import format_api_datetime, utcnow
 ORGANIZATION_ID = "d6d62db48592c72e67b534553413b602"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_NAME = 200
+COMPILE_ID = re.compile(r"[0-9a-f]{32}-[0-9a-f]{32}")  # the documented form: two md5 hex digests
 MAX_TAGS = 100
 
 
@@ -156,6 +158,9 @@ class SandboxApp:
             projects = [project]
         else:
             projects = self.store.projects()
+            start = _int(params, "start") if params.get("start") not in (None, "") else 0
+            end = _int(params, "end") if params.get("end") not in (None, "") else len(projects)
+            projects = projects[start:end]  # 0-based start, exclusive end, as the spec says
         return {"projects": [_project_body(p, int(self.config.user_id)) for p in projects], "versions": []}
 
     def _project(self, params: dict[str, Any]) -> int:
@@ -249,13 +254,18 @@ class SandboxApp:
     def backtests_create(self, params: dict[str, Any]) -> dict[str, Any]:
         project_id = self._project(params)
         name = params.get("backtestName")
-        if not isinstance(params.get("compileId"), str) or not params.get("compileId"):
-            raise BadRequest("compileId is required.")
+        compile_id = params.get("compileId")
+        if not isinstance(compile_id, str) or not COMPILE_ID.fullmatch(compile_id):
+            raise BadRequest("compileId must be the id of a successful build, such as 5d1f2cba3a0ec7407c566614300502b5-173e0419674daf4144ce7c9931155ca8.")
         if not isinstance(name, str) or not name or len(name) > MAX_NAME:
             raise BadRequest(f"backtestName is required and at most {MAX_NAME} characters.")
+        parameters = params.get("parameters") or {}
+        if not isinstance(parameters, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                                       for k, v in parameters.items()):
+            raise BadRequest("parameters must be an object of name to value.")
         with self._rng_lock:
             backtest_id, stats = random_id(self._rng), plausible_statistics(self._rng)
-        row = BacktestRow(backtest_id, project_id, name, "", format_api_datetime(utcnow()), "Completed.", 1.0, "", [], stats, {})
+        row = BacktestRow(backtest_id, project_id, name, "", format_api_datetime(utcnow()), "Completed.", 1.0, "", [], stats, dict(parameters))
         self.store.insert_backtest(row)
         return {"backtest": _result_body(row, int(self.config.user_id)), "debugging": False}
 
@@ -327,14 +337,14 @@ def _result_body(row: BacktestRow, owner_id: int) -> dict[str, Any]:
         "completed": done, "optimizationId": row.optimization_id, "backtestId": row.backtest_id,
         "tradeableDates": 252 if done else 0, "researchGuide": {"minutes": 12, "backtestCount": 1, "parameters": len(row.parameter_set)},
         "backtestStart": "2020-01-01 00:00:00", "backtestEnd": "2023-12-31 00:00:00", "created": row.created,
-        "snapshotId": 0, "status": row.status, "error": "Runtime Error: division by zero" if failed else "",
+        "snapshotId": 0, "status": row.status, "error": "Runtime Error: division by zero" if failed else ("" if done else None),  # null while it runs
         "stacktrace": "  at OnData in main.py: line 42" if failed else "", "progress": row.progress,
         "hasInitializeError": False, "charts": {name: {"name": name} for name in artifacts.chart_names(done)},
         "parameterSet": row.parameter_set or [], "rollingWindow": {},
-        "runtimeStatistics": {"Equity": "$100,000.00", "Fees": "-$0.00", "Holdings": "$0.00", "Net Profit": f"{stats.get('netProfit', 0):.2%}",
+        "runtimeStatistics": {} if not done else {"Equity": "$100,000.00", "Fees": "-$0.00", "Holdings": "$0.00", "Net Profit": f"{stats.get('netProfit', 0):.2%}",
                               "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.2%}", "Return": f"{stats.get('netProfit', 0):.2%}",
                               "Unrealized": "$0.00", "Volume": "$0.00"},
-        "statistics": {"Total Orders": str(int(stats.get("trades", 0))), "Sharpe Ratio": f"{stats.get('sharpeRatio', 0):.3f}",
+        "statistics": {} if not done else {"Total Orders": str(int(stats.get("trades", 0))), "Sharpe Ratio": f"{stats.get('sharpeRatio', 0):.3f}",
                        "Net Profit": f"{stats.get('netProfit', 0):.3%}", "Drawdown": f"{stats.get('drawdown', 0):.1%}",
                        "Compounding Annual Return": f"{stats.get('compoundingAnnualReturn', 0):.3%}",
                        "Win Rate": f"{stats.get('winRate', 0):.0%}", "Loss Rate": f"{stats.get('lossRate', 0):.0%}",
