@@ -164,6 +164,8 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @_planning_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
+@click.option("--max-updates", default=defaults.DEFAULT_MAX_UPDATES, show_default=True, type=click.IntRange(0),
+              help="Refuse a plan that updates (renames, re-notes, re-tags) more backtests.")
 @click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_ARCHIVE_DIR, show_default=True,
               help="Where each backtest is archived before its delete (read with `reconciler archive`).")
 @click.option("--archive", "archive_mode", type=click.Choice(["full", "summary"]), default="full", show_default=True,
@@ -176,7 +178,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
-          yes: bool, max_deletes: int, archive_dir: Path, archive_mode: str, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str,
+          yes: bool, max_deletes: int, max_updates: int, archive_dir: Path, archive_mode: str, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str,
           show_plan: bool) -> None:
     """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
     from reconciler.commands import apply as apply_cmd
@@ -187,7 +189,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
     if plan_file and (now or projects or strict):
         raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
     planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
-    options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, archive_dir=None if no_archive else archive_dir,
+    options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, max_updates=max_updates, archive_dir=None if no_archive else archive_dir,
                                      archive_full=archive_mode == "full",
                                      journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt, show_plan=show_plan)
     _run(ctx, apply_cmd.run, planning, options)

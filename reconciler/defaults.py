@@ -10,6 +10,7 @@ DEFAULT_DB = RECORDS_DIR / "sandbox.sqlite"
 DEFAULT_JOURNAL = RECORDS_DIR / "journal.jsonl"
 DEFAULT_ARCHIVE_DIR = RECORDS_DIR / "archive"
 DEFAULT_MAX_DELETES = 100
+DEFAULT_MAX_UPDATES = 500  # renames by label rules come in families; a wrong template can still rename thousands at once
 PARALLELISM = 4  # concurrent API calls
 RETRIES = 9  # retries per call: 10 attempts survive a 1-in-4 failure rate over thousands of calls
 REQUEST_DEADLINE = 120.0  # seconds one API request may take in all, answer included

@@ -142,7 +142,10 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
 
 
 def _managed_note(spec: ProjectSpec) -> Callable[[Backtest], bool]:
+    """The notes planning needs: declared ones, and every finished backtest's when a label rule writes notes."""
     managed = spec.managed_notes
+    if spec.labels_notes:
+        return lambda backtest: not backtest.in_progress
     return lambda backtest: backtest.id in managed and not backtest.in_progress
 
 

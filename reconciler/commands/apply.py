@@ -18,6 +18,7 @@ from reconciler.defaults import (
     DEFAULT_ARCHIVE_DIR,
     DEFAULT_JOURNAL,
     DEFAULT_MAX_DELETES,
+    DEFAULT_MAX_UPDATES,
     RECORDS_DIR,
 )
 from reconciler.engine.guards import leaves_nothing_completed
@@ -42,6 +43,7 @@ class ApplyOptions:
     plan_file: Path | None = None
     yes: bool = False
     max_deletes: int = DEFAULT_MAX_DELETES
+    max_updates: int = DEFAULT_MAX_UPDATES
     archive_dir: Path | None = DEFAULT_ARCHIVE_DIR  # None: --no-archive
     archive_full: bool = True  # --archive full (charts, orders, insights) or summary (the read alone)
     journal: Path = DEFAULT_JOURNAL
@@ -129,6 +131,10 @@ def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]],
     if checked.deletes > options.max_deletes:
         raise ApplyRefused(f"this plan deletes {checked.deletes:,} backtests, more than --max-deletes {options.max_deletes:,} "
                            f"(default {DEFAULT_MAX_DELETES}); nothing was applied. Review the plan, then re-run with --max-deletes {checked.deletes}")
+    updates = sum(1 for t in checked.tasks if t.action == Action.UPDATE)
+    if updates > options.max_updates:
+        raise ApplyRefused(f"this plan updates {updates:,} backtests, more than --max-updates {options.max_updates:,} "
+                           f"(default {DEFAULT_MAX_UPDATES}); nothing was applied. Review the renames, then re-run with --max-updates {updates}")
     deleting: dict[int, set[str]] = defaultdict(set)
     for task in checked.tasks:
         if task.action == Action.DELETE:

@@ -12,14 +12,17 @@ from reconciler.manifest.model import (
     Comparison,
     DeclaredBacktest,
     KeepPolicy,
+    LabelRule,
     ProjectSpec,
     Selector,
 )
 from reconciler.manifest.regex import compile_linear
+from reconciler.manifest.templates import parse_template
 from reconciler.models import PROTECTED_TAG
 from reconciler.timeutil import duration
 
-DEFAULT_RULES: dict[str, Any] = {"prune": False, "protect_tags": [PROTECTED_TAG], "allow_empty": False, "protect": [], "delete": [], "keep": []}
+DEFAULT_RULES: dict[str, Any] = {"prune": False, "protect_tags": [PROTECTED_TAG], "allow_empty": False, "protect": [], "delete": [], "keep": [],
+                                 "label": []}
 #: The keys a project's rules are made of; a saved plan carries them so apply can re-check a delete against them.
 RULE_KEYS = tuple(DEFAULT_RULES)
 
@@ -36,6 +39,7 @@ def build_project(rules: dict[str, Any], *, id: int | None, name: str | None, ba
         protect=tuple(build_selector(s) for s in rules["protect"]),
         delete=tuple(build_selector(s) for s in rules["delete"]),
         keep=tuple(build_keep(k) for k in rules["keep"]),
+        labels=tuple(build_label(r) for r in rules.get("label", [])),
         source=source,
         rules=rules,
     )
@@ -68,3 +72,12 @@ def build_keep(raw: dict[str, Any]) -> KeepPolicy:
         selectors = value if isinstance(value, list) else [value]
         return KeepPolicy(kind, match=tuple(build_selector(s) for s in selectors), per=per)
     return KeepPolicy(kind, count=value, per=per)
+
+
+def build_label(raw: dict[str, Any]) -> LabelRule:
+    selectors = raw["match"] if isinstance(raw["match"], list) else [raw["match"]]
+    tags = raw.get("tags") or {}
+    return LabelRule(match=tuple(build_selector(s) for s in selectors),
+                     name=parse_template(raw["name"]) if "name" in raw else None,
+                     note=parse_template(raw["note"]) if "note" in raw else None,
+                     add_tags=tuple(tags.get("add") or ()), remove_tags=tuple(tags.get("remove") or ()))

@@ -22,6 +22,7 @@ from reconciler.manifest import schema as manifest_schema
 from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, Manifest, ProjectSpec
 from reconciler.manifest.regex import compile_linear
+from reconciler.manifest.templates import TemplateError, parse_template
 from reconciler.timeutil import parse_duration
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -297,6 +298,14 @@ def _semantic_problems(data: dict[str, Any], lines: dict[Path_, int], name: str)
         except ValueError as exc:
             where = (*path, key)
             problems.append(Problem(name, _line(lines, where), format_path(where), str(exc)))
+    for path, rule in _label_rules(data):
+        for key in ("name", "note"):
+            if isinstance(rule.get(key), str):
+                try:
+                    parse_template(rule[key])
+                except TemplateError as exc:
+                    where = (*path, key)
+                    problems.append(Problem(name, _line(lines, where), format_path(where), f"invalid template: {exc}"))
     for path, selector in _selectors(data):
         regex = selector.get("name_regex")
         if isinstance(regex, str):
@@ -328,6 +337,13 @@ def _durations(data: dict[str, Any]) -> Iterable[tuple[Path_, str, str]]:
                     yield (*base, "keep", i), "within", policy["within"]
 
 
+def _label_rules(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
+    for base, scope in _scopes(data):
+        rules = scope.get("label")
+        if isinstance(rules, list):
+            yield from (((*base, "label", i), rule) for i, rule in enumerate(rules) if isinstance(rule, dict))
+
+
 def _scopes(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
     scopes: list[tuple[Path_, Any]] = [(("defaults",), data.get("defaults"))]
     projects = data.get("projects")
@@ -342,14 +358,15 @@ def _selectors(data: dict[str, Any]) -> Iterable[tuple[Path_, dict[str, Any]]]:
             items = scope.get(key)
             if isinstance(items, list):
                 yield from (((*base, key, i), item) for i, item in enumerate(items) if isinstance(item, dict))
-        keep = scope.get("keep")
-        if isinstance(keep, list):
-            for i, policy in enumerate(keep):
-                match = policy.get("match") if isinstance(policy, dict) else None
-                if isinstance(match, dict):
-                    yield (*base, "keep", i, "match"), match
-                elif isinstance(match, list):
-                    yield from (((*base, "keep", i, "match", j), m) for j, m in enumerate(match) if isinstance(m, dict))
+        for key in ("keep", "label"):
+            items = scope.get(key)
+            if isinstance(items, list):
+                for i, policy in enumerate(items):
+                    match = policy.get("match") if isinstance(policy, dict) else None
+                    if isinstance(match, dict):
+                        yield (*base, key, i, "match"), match
+                    elif isinstance(match, list):
+                        yield from (((*base, key, i, "match", j), m) for j, m in enumerate(match) if isinstance(m, dict))
 
 
 def _cross_file_problems(documents: list[tuple[str, dict[str, Any], dict[Path_, int]]]) -> list[Problem]:

@@ -13,6 +13,7 @@ from reconciler.timeutil import Duration
 
 if TYPE_CHECKING:
     from reconciler.manifest.regex import Pattern
+    from reconciler.manifest.templates import Template
 
 COMPARISON = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*")  # fullmatch
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -100,6 +101,22 @@ class KeepPolicy:
         return self.kind == "best" or any(s.reads_statistics for s in self.match)
 
 
+@dataclass(frozen=True)
+class LabelRule:
+    """Name, note and tag every kept backtest `match` selects; the first matching rule that can render labels it."""
+
+    match: tuple[Selector, ...]
+    name: "Template | None" = None
+    note: "Template | None" = None
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+
+    @property
+    def reads_statistics(self) -> bool:
+        return any(s.reads_statistics for s in self.match) or any(
+            key.startswith("statistics.") for t in (self.name, self.note) if t is not None for key in t.fields)
+
+
 _POLICY_TEXT: dict[str, Callable[[KeepPolicy], str]] = {
     "within": lambda p: f"within {p.within}",
     "best": lambda p: f"best {p.by}{' asc' if p.order == 'asc' else ''}",
@@ -127,6 +144,7 @@ class ProjectSpec:
     protect: tuple[Selector, ...] = ()
     delete: tuple[Selector, ...] = ()
     keep: tuple[KeepPolicy, ...] = ()
+    labels: tuple[LabelRule, ...] = ()  # the manifest's `label` rules
     source: str = ""  # file:line where the project is declared
     rules: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the rule keys as the manifest wrote them (defaults merged)
 
@@ -141,7 +159,13 @@ class ProjectSpec:
 
     @property
     def reads_statistics(self) -> bool:
-        return any(s.reads_statistics for s in (*self.protect, *self.delete)) or any(k.reads_statistics for k in self.keep)
+        return (any(s.reads_statistics for s in (*self.protect, *self.delete)) or any(k.reads_statistics for k in self.keep)
+                or any(rule.reads_statistics for rule in self.labels))
+
+    @property
+    def labels_notes(self) -> bool:
+        """A label rule writes notes: the plan must read the note of every backtest it may label."""
+        return any(rule.note is not None for rule in self.labels)
 
     @cached_property
     def managed_notes(self) -> frozenset[str]:

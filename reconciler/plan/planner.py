@@ -11,6 +11,7 @@ from reconciler.engine.guards import (
     can_only_delete_all,
     leaves_nothing_completed,
 )
+from reconciler.engine.labels import label
 from reconciler.engine.retention import Decision, decide
 from reconciler.gc_control import gc_paused
 from reconciler.models import Action
@@ -33,11 +34,11 @@ def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest
 def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[str, str] | None = None,
                  where_live: Mapping[str, ProjectState] | None = None, strict: bool = False) -> ProjectPlan:
     spec = state.spec
-    decisions = decide(spec, state.backtests, now, declared_anywhere)
+    decisions, label_errors = label(spec, decide(spec, state.backtests, now, declared_anywhere), now, state.name, state.project_id)
     managed_notes = spec.managed_notes
     ranked_by = tuple(dict.fromkeys(p.by for p in spec.keep if p.kind == "best"))
     entries = [_entry(d, managed_notes, ranked_by) for d in decisions]
-    project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, spec=spec)
+    project = ProjectPlan(project_id=state.project_id, name=state.name, entries=entries, spec=spec, errors=label_errors)
     live_ids = {b.id for b in state.backtests}
     for declared in spec.backtests:
         if declared.id in live_ids:
@@ -66,7 +67,7 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
     observed = None
     if decision.action != Action.KEEP:
         observed = {"name": b.name, "tags": list(b.tags), "status": b.status}
-        if b.id in managed_notes:
+        if b.id in managed_notes or any(c.field == "note" for c in decision.changes):
             observed["note"] = b.note or ""
     ranked = {key: b.statistics[key] for key in ranked_by if key in b.statistics} if ranked_by else None
     return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed, ranked or None)
