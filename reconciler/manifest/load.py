@@ -260,6 +260,8 @@ def _schema_problems(error: jsonschema.ValidationError, lines: dict[Path_, int],
     if validator in ("minProperties", "maxProperties") and path and path[-2:-1] == ("keep",):
         return at("each keep entry is exactly one policy: last, hourly, daily, weekly, monthly, yearly, within, best or match "
                   "(plus per: optimization or per: parameters, if wanted)")
+    if validator == "minProperties" and path and path[-2:-1] == ("label",):
+        return at("a label rule needs name, note or tags besides match")
     if validator == "minProperties":
         return at("must not be empty")
     return at(error.message)
