@@ -235,10 +235,21 @@ KEEPERS: dict[str, Callable[[int, KeepPolicy, Sequence[Backtest], datetime, Reas
 
 
 #: `per:` groups (restic's --group-by): the key of a backtest's group, and how a reason names the group.
+_NO_PARAMETERS: frozenset = frozenset()
+
+
+def _parameter_set(b: Backtest) -> Hashable:
+    parameters = b.parameters
+    return frozenset(parameters.items()) if parameters else _NO_PARAMETERS
+
+
+def _parameter_label(key: Hashable) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(key, key=lambda item: str(item[0]))) if key else "(none)"  # type: ignore[arg-type]
+
+
 GROUPS: dict[str, tuple[Callable[[Backtest], Hashable], Callable[[Hashable], str]]] = {
-    "optimization": (lambda b: b.optimization_id or "", lambda key: f"{key[:8]}…" if key else "(none)"),
-    "parameters": (lambda b: tuple(sorted((k, str(v)) for k, v in b.parameters.items())),
-                   lambda key: " ".join(f"{k}={v}" for k, v in key) if key else "(none)"),  # type: ignore[union-attr]
+    "optimization": (lambda b: b.optimization_id or "", lambda key: f"{key[:8]}…" if key else "(none)"),  # type: ignore[index]
+    "parameters": (_parameter_set, _parameter_label),
 }
 
 
