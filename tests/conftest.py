@@ -58,9 +58,22 @@ def demo_sandbox(start_sandbox: Callable[..., SandboxServer], demo_db: Path) -> 
     return start_sandbox(db=demo_db)
 
 
+_OPEN_CLIENTS: list[QuantConnectClient] = []
+
+
 def make_client(server: SandboxServer, **kwargs: object) -> QuantConnectClient:
     kwargs.setdefault("retry", FAST_RETRY)
-    return QuantConnectClient(SANDBOX_CREDENTIALS, server.url, **kwargs)  # type: ignore[arg-type]
+    client = QuantConnectClient(SANDBOX_CREDENTIALS, server.url, **kwargs)  # type: ignore[arg-type]
+    _OPEN_CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Every client a test made is closed after it: keep-alive sockets would otherwise pile up over the run."""
+    yield
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS.pop().close()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -78,8 +78,10 @@ def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | No
     output = b""
     answered = False
     deadline = time.monotonic() + 60
+    poller = select.poll()  # not select(): it cannot watch a descriptor numbered 1024 or more
+    poller.register(master, select.POLLIN)
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
+        ready = poller.poll(200)
         if ready:
             try:
                 chunk = os.read(master, 65536)

@@ -352,3 +352,17 @@ def test_saved_plan_that_would_now_empty_a_project_is_refused(start_sandbox: Cal
     assert result.returncode == 1
     assert "the plan would leave project P (1) without a single completed backtest; nothing was applied" in result.stderr
     assert len(ids(server.store, 1)) == 5
+
+
+def test_the_last_check_judges_statistics_as_the_plan_did(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
+    """Found by the apply property test: a read carries no statistics, so a `delete` rule on statistics stopped matching
+    at the last check and a keep `match` on the name then "kept" a backtest the reviewed plan deletes."""
+    state = {"projects": [{"projectId": 1, "name": "P", "backtests": [
+        {"backtestId": f"{n:032x}", "name": f"scratch-{n}", "created": f"2026-01-0{n} 00:00:00", "status": "Completed.",
+         "statistics": {"sharpeRatio": -1.0 if n == 1 else 1.0}} for n in (1, 2)]}]}
+    server = start_sandbox(state=state)
+    manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    delete: [{name: 'scratch-*', stats: {sharpeRatio: '< 0'}}]\n"
+                               "    keep: [{match: {name: 'scratch-*'}}]\n")
+    result = apply_cli(server, tmp_path, str(manifest), "--yes")
+    assert result.returncode == 0 and "1 deleted" in result.stdout and "skipped" not in result.stdout, result.stdout
+    assert ids(server.store, 1) == {f"{2:032x}"}

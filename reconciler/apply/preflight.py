@@ -11,7 +11,7 @@ already matches, are simply done.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from reconciler.engine.retention import kept_now
@@ -26,6 +26,7 @@ class Task:
     project: ProjectPlan
     entry: Entry
     changes: tuple[Change, ...] = ()
+    seen: Backtest | None = None  # the backtest as preflight saw it (statistics, parameters: what a read does not carry)
 
     @property
     def project_id(self) -> int:
@@ -93,8 +94,13 @@ def last_check(plan: Plan, task: Task, backtest: Backtest) -> str | None:
     """Run just before a delete on the backtest as read then: why it must not be deleted now, or None.
 
     Is it still what the reviewer saw (name, tags, status, note as planned)? Does the
-    manifest keep it now (kept_now)? Either answer skips the delete.
+    manifest keep it now (kept_now)? Either answer skips the delete. A read carries the
+    fields people change; statistics and parameters (which never change once a backtest
+    has run) come from the list preflight saw, so rules on them judge as the plan did.
     """
+    if task.seen is not None:
+        backtest = replace(task.seen, name=backtest.name, tags=backtest.tags, status=backtest.status, raw_status=backtest.raw_status,
+                           note=backtest.note)
     changed = drift(task.entry, backtest)
     if changed:
         return "changed since planning: " + "; ".join(changed)
@@ -120,7 +126,7 @@ def preflight(plan: Plan, live: Mapping[int, Mapping[str, Backtest]]) -> Preflig
                 if reason:
                     result.unsafe.append(f"{entry.id}: refusing to delete: it is kept by {reason}")
                 else:
-                    result.tasks.append(Task(project, entry))
+                    result.tasks.append(Task(project, entry, seen=backtest))
             elif entry.action == Action.UPDATE:
                 remaining = tuple(c for c in entry.changes if not same_value(c.field, c.after, live_value(backtest, c.field)))
                 if remaining:
