@@ -126,9 +126,9 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
         names: Future | None = None
     else:  # ids only: the lists need no resolving; the names (for people) come from one call alongside them
         selected = select_projects(resolve_projects(specs, None), wanted)
-        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="names")
-        names = side.submit(client.list_projects)
-        side.shutdown(wait=False)
+        names = Future()
+        # A daemon thread: if the lists fail first, the process does not wait for a courtesy call on its way out.
+        threading.Thread(target=_settle, args=(names, client.list_projects), name="names", daemon=True).start()
     fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source)
                                        for entry in selected], parallelism=parallelism, stats=stats, progress=progress)
     known: dict[int, str] = {}
@@ -139,6 +139,13 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
         except APIError:
             pass  # the names are a courtesy: a plan by id works without them
     return [ProjectState(entry.spec, entry.project_id, entry.name or known.get(entry.project_id, ""), fetched[entry.project_id]) for entry in selected]
+
+
+def _settle(future: Future, fn: Callable[[], Any]) -> None:
+    try:
+        future.set_result(fn())
+    except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the future
+        future.set_exception(exc)
 
 
 def _managed_note(spec: ProjectSpec) -> Callable[[Backtest], bool]:
