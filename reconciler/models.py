@@ -149,7 +149,3 @@ class Backtest:
     @property
     def in_progress(self) -> bool:
         return self.status in IN_PROGRESS
-
-    @property
-    def known_status(self) -> bool:
-        return self.status in KNOWN_STATUSES

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +33,6 @@ class PlanOptions:
     strict: bool = False
     parallelism: int = PARALLELISM
     state: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def reference_time(text: str | None) -> datetime:

@@ -37,14 +37,6 @@ def kind_of(entry: Entry) -> str:
     return "progress" if entry.reasons[:1] == ("in-progress",) else "keep"
 
 
-def counts_by_kind(plan: Plan) -> dict[str, int]:
-    counts = {kind: 0 for kind, _ in KINDS}
-    for project in plan.projects:
-        for entry in project.entries:
-            counts[kind_of(entry)] += 1
-    return counts
-
-
 def render_html(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
     e = _escape
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">', "<title>backtest-reconciler plan</title>",
