@@ -17,6 +17,9 @@ RUNNING = "running"
 QUEUED = "queued"
 KNOWN_STATUSES = (COMPLETED, FAILED, RUNNING, QUEUED)
 IN_PROGRESS = (RUNNING, QUEUED)
+#: What the API accepts (docs/design.md, "Labels"): names and tags of at most 200 characters, at most 100 tags.
+MAX_TEXT_LENGTH = 200
+MAX_TAGS = 100
 #: Always protects, whatever a manifest's protect_tags say: the protection lives on the backtest.
 PROTECTED_TAG = "protected"
 

@@ -16,10 +16,16 @@ from typing import Mapping, Sequence
 from reconciler.engine.retention import Decision
 from reconciler.engine.selectors import matches
 from reconciler.manifest.model import LabelRule, ProjectSpec
-from reconciler.models import Action, Backtest, Change, tag_key, tag_keys
+from reconciler.models import (
+    MAX_TAGS,
+    MAX_TEXT_LENGTH,
+    Action,
+    Backtest,
+    Change,
+    tag_key,
+    tag_keys,
+)
 
-MAX_TEXT = 200  # names and tags: what the API accepts
-MAX_TAGS = 100
 _LEFT_ALONE = ("in-progress", "declared", "unknown status", "declared in project")
 
 
@@ -64,8 +70,8 @@ def _label_one(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_n
         problems = []
         changes = []
         if name is not None:
-            if len(name) > MAX_TEXT:
-                problems.append(f"{where} renders a name of {len(name)} characters for backtest {b.id}; the API allows {MAX_TEXT}")
+            if len(name) > MAX_TEXT_LENGTH:
+                problems.append(f"{where} renders a name of {len(name)} characters for backtest {b.id}; the API allows {MAX_TEXT_LENGTH}")
             elif name != b.name:
                 changes.append(Change("name", b.name, name))
         if note is not None and b.note is not None and note != b.note:

@@ -25,7 +25,6 @@ from reconciler.models import MANAGED_FIELDS, Action, Change, is_backtest_id
 from reconciler.timeutil import format_iso, parse_datetime
 
 FORMAT_VERSION = 2
-KEEP, UPDATE, DELETE = Action.KEEP, Action.UPDATE, Action.DELETE
 MAX_PLAN_BYTES = 1024 * 1024 * 1024
 
 
@@ -101,7 +100,7 @@ class ProjectPlan:
     @property
     def actions(self) -> list[Entry]:
         """Updates first, then deletes; newest first within each."""
-        return sorted((e for e in self.entries if e.action != KEEP), key=lambda e: e.action != UPDATE)
+        return sorted((e for e in self.entries if e.action != Action.KEEP), key=lambda e: e.action != Action.UPDATE)
 
     @property
     def label(self) -> str:
@@ -112,7 +111,7 @@ class ProjectPlan:
         return self.spec.allow_empty
 
     def summary(self) -> dict[str, int]:
-        return {"update": self.count(UPDATE), "delete": self.count(DELETE), "unchanged": self.count(KEEP)}
+        return {"update": self.count(Action.UPDATE), "delete": self.count(Action.DELETE), "unchanged": self.count(Action.KEEP)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"project_id": self.project_id, "name": self.name, "summary": self.summary(),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from reconciler.plan.model import DELETE, KEEP, UPDATE, Entry, Plan, ProjectPlan
+from reconciler.models import Action
+from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.plan.untrusted import markdown_safe, terminal_safe
 
 MARKDOWN_BUDGET = 64_000  # characters; GitHub comments stop at 65,536 (the recipes add a one-line marker)
 _COLORS = {"update": "33", "delete": "31", "keep": "2", "warn": "33", "error": "1;31", "bold": "1", "dim": "2"}
-_SYMBOLS = {UPDATE: "~", DELETE: "-", KEEP: "="}
+_SYMBOLS = {Action.UPDATE: "~", Action.DELETE: "-", Action.KEEP: "="}
 
 
 def _painter(color: bool) -> Callable[[str, str], str]:
@@ -110,7 +111,7 @@ def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
     lines = [paint(head, style)]
     for change in entry.changes:
         lines.append(paint(f"        {change.field}: {_value(change.before)} -> {_value(change.after)}", style))
-    lines.append(paint(f"        because {terminal_safe('; '.join(entry.reasons))}", "dim" if entry.action == KEEP else style))
+    lines.append(paint(f"        because {terminal_safe('; '.join(entry.reasons))}", "dim" if entry.action == Action.KEEP else style))
     return lines
 
 
@@ -172,8 +173,8 @@ def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False,
         summary_budget -= len(row) + 1
         rows.append(row)
     if omitted:
-        rows.append(f"| … {len(omitted):,} more projects | {sum(p.count(UPDATE) for p in omitted):,} | {sum(p.count(DELETE) for p in omitted):,} | "
-                    f"{sum(p.count(KEEP) for p in omitted):,} | listed in the full plan |")
+        rows.append(f"| … {len(omitted):,} more projects | {sum(p.count(Action.UPDATE) for p in omitted):,} | {sum(p.count(Action.DELETE) for p in omitted):,} | "
+                    f"{sum(p.count(Action.KEEP) for p in omitted):,} | listed in the full plan |")
     lines = head + table + rows + [total_row]
     chart = _mermaid(plan)
     if chart and _size(lines) + _size(chart) < budget * 3 // 4:
@@ -207,7 +208,7 @@ def _detail_row(entry: Entry) -> str:
 def _detail_tables(projects: list[ProjectPlan], budget: int) -> list[str]:
     """Rows shared fairly: one row per project per round (most changes first; updates first within a project)
     while the budget lasts. A project's table is opened (and paid for) with its first row."""
-    frames = {id(p): [f"<details><summary>{markdown_safe(p.label)}: {p.count(UPDATE):,} to update, {p.count(DELETE):,} to delete</summary>", "", *_DETAIL_HEAD]
+    frames = {id(p): [f"<details><summary>{markdown_safe(p.label)}: {p.count(Action.UPDATE):,} to update, {p.count(Action.DELETE):,} to delete</summary>", "", *_DETAIL_HEAD]
               for p in projects}
     pending = {id(p): iter(p.actions) for p in projects}
     shown: dict[int, list[str]] = {id(p): [] for p in projects}
@@ -243,7 +244,7 @@ def _mermaid(plan: Plan) -> list[str]:
     for project in plan.projects:
         for entry in project.entries:
             counts = months.setdefault(entry.created.strftime("%Y-%m"), [0, 0])
-            counts[entry.action == DELETE] += 1
+            counts[entry.action == Action.DELETE] += 1
     if not months:
         return []
     shown = sorted(months)[-12:]

@@ -27,7 +27,7 @@ from reconciler.defaults import SANDBOX_API_TOKEN as DEFAULT_API_TOKEN
 from reconciler.defaults import SANDBOX_HOST as DEFAULT_HOST
 from reconciler.defaults import SANDBOX_PORT as DEFAULT_PORT
 from reconciler.defaults import SANDBOX_USER_ID as DEFAULT_USER_ID
-from reconciler.models import STATISTICS
+from reconciler.models import MAX_TAGS, MAX_TEXT_LENGTH, STATISTICS
 from reconciler.sandbox import artifacts
 from reconciler.sandbox.seed import plausible_statistics, random_id
 from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
@@ -35,9 +35,7 @@ from reconciler.timeutil import format_api_datetime, utcnow
 
 ORGANIZATION_ID = "d6d62db48592c72e67b534553413b602"
 MAX_BODY_BYTES = 1024 * 1024
-MAX_NAME = 200
 COMPILE_ID = re.compile(r"[0-9a-f]{32}-[0-9a-f]{32}")  # the documented form: two md5 hex digests
-MAX_TAGS = 100
 
 
 @dataclass
@@ -257,8 +255,8 @@ class SandboxApp:
         compile_id = params.get("compileId")
         if not isinstance(compile_id, str) or not COMPILE_ID.fullmatch(compile_id):
             raise BadRequest("compileId must be the id of a successful build, such as 5d1f2cba3a0ec7407c566614300502b5-173e0419674daf4144ce7c9931155ca8.")
-        if not isinstance(name, str) or not name or len(name) > MAX_NAME:
-            raise BadRequest(f"backtestName is required and at most {MAX_NAME} characters.")
+        if not isinstance(name, str) or not name or len(name) > MAX_TEXT_LENGTH:
+            raise BadRequest(f"backtestName is required and at most {MAX_TEXT_LENGTH} characters.")
         parameters = params.get("parameters") or {}
         if not isinstance(parameters, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
                                                        for k, v in parameters.items()):
@@ -278,8 +276,8 @@ class SandboxApp:
                 continue
             if not isinstance(value, str):
                 raise BadRequest(f"{key} must be a string.")
-            if key == "name" and (not value.strip() or len(value) > MAX_NAME):
-                raise BadRequest(f"name must be 1 to {MAX_NAME} characters.")
+            if key == "name" and (not value.strip() or len(value) > MAX_TEXT_LENGTH):
+                raise BadRequest(f"name must be 1 to {MAX_TEXT_LENGTH} characters.")
             fields[key] = value
         self.store.update_backtest(row.project_id, row.backtest_id, **fields)
         return {}
@@ -289,8 +287,8 @@ class SandboxApp:
         tags = params.get("tags")
         if isinstance(tags, str):
             tags = [tags] if not tags.startswith("[") else _json_list(tags)
-        if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= MAX_NAME for t in tags) or len(tags) > MAX_TAGS:
-            raise BadRequest(f"tags must be a list of at most {MAX_TAGS} strings of 1 to {MAX_NAME} characters.")
+        if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= MAX_TEXT_LENGTH for t in tags) or len(tags) > MAX_TAGS:
+            raise BadRequest(f"tags must be a list of at most {MAX_TAGS} strings of 1 to {MAX_TEXT_LENGTH} characters.")
         self.store.update_backtest(row.project_id, row.backtest_id, tags=list(dict.fromkeys(tags)))
         return {}
 
