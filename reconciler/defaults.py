@@ -13,6 +13,8 @@ DEFAULT_MAX_DELETES = 100
 DEFAULT_MAX_UPDATES = 500  # renames by label rules come in families; a wrong template can still rename thousands at once
 PARALLELISM = 4  # concurrent API calls
 RETRIES = 9  # retries per call: 10 attempts survive a 1-in-4 failure rate over thousands of calls
+#: The last check before a delete takes tags from a /backtests/list fetched at most this many seconds before the call.
+LAST_CHECK_LIST_AGE = 2.0
 REQUEST_DEADLINE = 120.0  # seconds one API request may take in all, answer included
 
 SANDBOX_HOST = "127.0.0.1"

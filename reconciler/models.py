@@ -142,7 +142,7 @@ class Backtest:
     progress: float = 0.0
     statistics: Mapping[str, float] = field(default_factory=dict)
     note: str | None = None  # only /backtests/read carries it
-    parameters: Mapping[str, str | float] = field(default_factory=dict)  # the parameterSet it ran with ({} for none)
+    parameters: Mapping[str, str | float | bool] = field(default_factory=dict)  # the parameterSet it ran with ({} for none)
 
     @cached_property
     def tag_set(self) -> frozenset[str]:

@@ -94,8 +94,10 @@ def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -
         ("e327a6dd80a6f4824bde47ed483c67dc", "update", {"name": "Optimization pick: fast=10, slow=50"}),
     ])
     assert len(lines) == len(to_delete) + 3
-    baseline = make_client(demo_sandbox).read_backtest(23456789, "7d63f27d70d66b724a6934243c559195")
-    assert (baseline.name, baseline.note, baseline.tags) == ("Baseline 2024", "Reference run cited in the research memo", ("paper", "baseline"))
+    client = make_client(demo_sandbox)
+    baseline = client.read_backtest(23456789, "7d63f27d70d66b724a6934243c559195")  # a read carries the note; tags come from a list
+    listed = next(b for b in client.list_backtests(23456789) if b.id == baseline.id)
+    assert (baseline.name, baseline.note, listed.tags) == ("Baseline 2024", "Reference run cited in the research memo", ("paper", "baseline"))
     # converged: plan shows nothing, and a second apply changes nothing and says so
     check = run_cli("plan", str(EXAMPLE), "--now", NOW, "--detailed-exitcode", env=cli_env(demo_sandbox.url))
     assert check.returncode == 0, check.stdout[-2000:]

@@ -104,14 +104,16 @@ def test_a_part_that_cannot_be_fetched_means_no_delete(tmp_path: Path) -> None:
 def test_kill_9_during_archiving_leaves_no_partial_archive_and_no_delete_without_one(start_sandbox: Callable[..., SandboxServer], demo_db: Path,
                                                                                   tmp_path: Path) -> None:
     server = start_sandbox(db=demo_db, faults=Faults(latency_ms=15))
-    before = {b.backtest_id for b in server.store.backtests(SCRATCH)}
+    before_rows = server.store.backtests(SCRATCH)
+    before = {b.backtest_id for b in before_rows}
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST)
     proc = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(manifest), "--yes", "--max-deletes", "60", "--parallelism", "3"],
                             cwd=tmp_path, env=cli_env(server.url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     archive = tmp_path / ".reconciler" / "archive" / str(SCRATCH)
     deadline = time.monotonic() + 60
-    while not (archive.exists() and len(list(archive.glob("*.json"))) >= 3) and time.monotonic() < deadline:
+    while not (archive.exists() and len(list(archive.glob("*.json"))) >= 3 and server.store.backtests(SCRATCH) != before_rows) \
+            and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

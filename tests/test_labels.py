@@ -88,7 +88,7 @@ def test_parameters_selector_compares_numbers_as_numbers() -> None:
 
 def _labelled(rules: list[dict], timeline: list[Backtest]) -> dict[int, tuple[str, tuple[str, ...], list]]:
     spec = build_project({**RULES, "prune": False, "label": rules}, id=1, name=None)
-    decisions, errors = label(spec, decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC)), datetime(2025, 1, 1, tzinfo=UTC), "Proj", 1)
+    decisions, errors, _ = label(spec, decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC)), datetime(2025, 1, 1, tzinfo=UTC), "Proj", 1)
     assert not errors
     return {int(d.backtest.id, 16): (d.action, d.reasons, [(c.field, c.before, c.after) for c in d.changes]) for d in decisions}
 
@@ -109,11 +109,11 @@ def test_declared_backtests_are_never_labelled_and_labels_are_idempotent() -> No
     live = run(1, "2024-01-01", optimization="O-1", fast=10)
     rule = [{"match": {"optimization": True}, "name": "opt {parameters.fast}", "tags": {"add": ["opt"]}}]
     spec = build_project({**RULES, "prune": False, "label": rule}, id=1, name=None, backtests=(DeclaredBacktest(id=live.id, name="Mine"),))
-    (decision,), _ = label(spec, decide(spec, [live], NOW), NOW, "P", 1)
+    (decision,), _, _ = label(spec, decide(spec, [live], NOW), NOW, "P", 1)
     assert decision.reasons == ("declared",) and [c.after for c in decision.changes] == ["Mine"]  # a declaration wins
     after = replace(live, name="opt 10", tags=("OPT ",))  # what apply made of it (the tag in another case)
     plain = build_project({**RULES, "prune": False, "label": rule}, id=1, name=None)
-    (again,), _ = label(plain, decide(plain, [after], NOW), NOW, "P", 1)
+    (again,), _, _ = label(plain, decide(plain, [after], NOW), NOW, "P", 1)
     assert again.action == KEEP  # nothing left to change: plan after apply shows no changes
 
 

@@ -95,7 +95,7 @@ def test_form_body_and_get_query(demo_sandbox: SandboxServer) -> None:
     tags = requests.post(f"{demo_sandbox.url}/backtests/tags/update", data={"projectId": MOMENTUM, "backtestId": backtest.id, "tags": ["x", "y"]},
                          headers=signed_headers(), timeout=10).json()
     assert tags["success"] is True
-    assert make_client(demo_sandbox).read_backtest(MOMENTUM, backtest.id).tags == ("x", "y")
+    assert next(b for b in make_client(demo_sandbox).list_backtests(MOMENTUM) if b.id == backtest.id).tags == ("x", "y")
 
 
 @pytest.mark.parametrize(

@@ -171,6 +171,10 @@ class QuantConnectClient:
         with self._not_before_lock:
             self._not_before = max(self._not_before, time.monotonic() + seconds)
 
+    def wait_for_rate_limit(self) -> None:
+        """Wait out a Retry-After now, so that a call about to be sent is sent at once (the last check's 2 s window)."""
+        self._wait_for_rate_limit()
+
     def _wait_for_rate_limit(self) -> None:
         delay = self._not_before - time.monotonic()
         if delay > 0:
@@ -245,11 +249,12 @@ class QuantConnectClient:
         body = self._until_ready("backtests/chart/read", payload)
         return parse.chart(body, name)
 
-    def read_orders(self, project_id: int, backtest_id: str) -> list[dict[str, Any]]:
-        return self._pages("backtests/orders/read", "orders", project_id, backtest_id)
+    def read_orders(self, project_id: int, backtest_id: str, expected: int | None = None) -> "Pages":
+        """Every order; `expected` (the read's `Total Orders`) lets the last short page end the walk without one more call."""
+        return self._pages("backtests/orders/read", "orders", project_id, backtest_id, expected)
 
-    def read_insights(self, project_id: int, backtest_id: str) -> list[dict[str, Any]]:
-        return self._pages("backtests/read/insights", "insights", project_id, backtest_id)
+    def read_insights(self, project_id: int, backtest_id: str) -> "Pages":
+        return self._pages("backtests/read/insights", "insights", project_id, backtest_id, None)
 
     def _until_ready(self, endpoint: str, payload: dict[str, Any], key: str | None = None) -> dict[str, Any]:
         """QuantConnect generates charts and orders on demand and answers {"status": "loading"} meanwhile:
@@ -265,24 +270,30 @@ class QuantConnectClient:
             self._sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def _pages(self, endpoint: str, key: str, project_id: int, backtest_id: str) -> list[dict[str, Any]]:
-        """Every item, page by page. The spec wants `end - start` < 100; whether `end` counts or not, advancing by what
-        came back reads each item once (duplicates across pages are dropped by id)."""
+    def _pages(self, endpoint: str, key: str, project_id: int, backtest_id: str, expected: int | None) -> "Pages":
+        """Every item, page by page (docs/design.md, "Records"). A page shorter than asked for does not end the walk (a
+        server may page by 50): an empty page does, or a short one once `expected` items are in. Pages advance by what
+        came back; duplicates across pages are dropped by id. `reported` is the largest `length` any page claimed."""
         items: list[dict[str, Any]] = []
         seen: set[Any] = set()
-        start = 0
+        start = reported = 0
         for _ in range(MAX_PAGES):
             body = self._until_ready(endpoint, {"projectId": project_id, "backtestId": backtest_id, "start": start, "end": start + PAGE_SPAN}, key)
             page = parse.page(body, key, endpoint)
+            length = body.get("length")
+            if type(length) is int and length > reported:
+                reported = length
+            if not page:
+                return Pages(items, reported)
             for item in page:
                 marker = item.get("id") if isinstance(item.get("id"), (int, str)) else id(item)
                 if marker not in seen:
                     seen.add(marker)
                     items.append(item)
-            if len(page) < PAGE_SPAN:
-                return items
             start += len(page)
-        raise ResponseFormatError(f"/{endpoint} kept answering full pages after {MAX_PAGES} pages; refused", endpoint=endpoint)
+            if expected is not None and len(page) < PAGE_SPAN and len(items) >= max(expected, reported):
+                return Pages(items, reported)
+        raise ResponseFormatError(f"/{endpoint} kept answering pages after {MAX_PAGES} pages; refused", endpoint=endpoint)
 
     def create_backtest(self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32,
                         parameters: dict[str, str | float] | None = None) -> Backtest:
@@ -305,6 +316,15 @@ class QuantConnectClient:
 
     def delete_backtest(self, project_id: int, backtest_id: str) -> None:
         self.call("backtests/delete", {"projectId": project_id, "backtestId": backtest_id})
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Every item of a paged read, and the largest `length` its answers reported (a lower bound on how many exist:
+    the spec calls it the "total number of returned" items, which may mean the page or the whole)."""
+
+    items: list[dict[str, Any]]
+    reported: int = 0
 
 
 class _SignedAuth(requests.auth.AuthBase):

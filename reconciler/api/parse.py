@@ -63,7 +63,7 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
     optimization_id = item.get("optimizationId")
     note = item.get("note")
     name = item.get("name")
-    progress = item.get("progress")
+    progress = _finite(item.get("progress"), "progress", backtest_id, endpoint)
     parameters = _parameters(item.get("parameterSet"), backtest_id, endpoint)
     return Backtest(
         id=backtest_id,
@@ -74,8 +74,8 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
         raw_status=raw_status,
         tags=tuple(tags),
         optimization_id=optimization_id if type(optimization_id) is str and optimization_id else None,
-        progress=float(progress) if type(progress) in (int, float) and _isfinite(progress) else 0.0,
-        statistics=_statistics(item),
+        progress=progress if progress is not None else 0.0,
+        statistics=_statistics(item, backtest_id, endpoint),
         note=note if type(note) is str else None,
         parameters=parameters,
     )
@@ -111,39 +111,62 @@ def _project_id(value: Any, default: int) -> int:
     return value if type(value) is int and 0 < value < 2**63 else default
 
 
-def _parameters(value: Any, backtest_id: str, endpoint: str) -> dict[str, str | float]:
-    """`parameterSet`: an object of name -> value, or an empty list (or nothing) for none."""
+#: Integers beyond this are not believed (and would not convert to a float): a format error naming the backtest.
+_MAX_INT = 2**63
+
+
+def _finite(value: Any, what: str, backtest_id: str, endpoint: str) -> float | None:
+    """A finite number as a float; None for anything else (NaN and infinities included, as absent). An integer too large
+    for a float (10**400) is a format error, never a traceback."""
+    kind = type(value)
+    if kind is float:
+        return value if _isfinite(value) else None
+    if kind is int:
+        if -_MAX_INT < value < _MAX_INT:
+            return float(value)
+        raise _fail(endpoint, f"backtest {backtest_id} has {what} {str(value)[:20]}… beyond any plausible value")
+    return None
+
+
+def _parameters(value: Any, backtest_id: str, endpoint: str) -> dict[str, str | float | bool]:
+    """`parameterSet`: an object of name -> value, or an empty list (or nothing) for none. Values stay as they were given
+    at create: strings (the web IDE, optimizations, lean-cli), numbers or booleans (API clients)."""
     if value is None or value == [] or value == {}:
         return {}
     if type(value) is not dict:
         raise _fail(endpoint, f"backtest {backtest_id} has a parameterSet that is not an object")
-    result: dict[str, str | float] = {}
+    result: dict[str, str | float | bool] = {}
     for key, item in value.items():
-        if type(item) is str:
+        kind = type(item)
+        if kind is str or kind is bool:
             result[str(key)] = item
-        elif type(item) in (int, float) and _isfinite(item):
-            result[str(key)] = float(item) if type(item) is float else item
-        else:
-            raise _fail(endpoint, f"backtest {backtest_id} has a parameter {str(key)[:40]!r} that is not a string or a number")
+            continue
+        number = _finite(item, f"parameter {str(key)[:40]!r}", backtest_id, endpoint) if kind in (int, float) else None
+        if number is None:
+            raise _fail(endpoint, f"backtest {backtest_id} has a parameter {str(key)[:40]!r} that is not a string, a finite number or a boolean")
+        result[str(key)] = item if kind is int else number
     return result
 
 
-def _statistics(item: dict[str, Any]) -> dict[str, float]:
+def _statistics(item: dict[str, Any], backtest_id: str = "", endpoint: str = "backtests/list") -> dict[str, float]:
     """Statistics sit at the top level of a list summary; a state file nests them under `statistics`.
 
-    Values that are not finite numbers are left out: a backtest without a statistic never matches a rule on it.
+    Values that are not finite numbers (null included: LEAN declares them `decimal?`) are left out: a backtest
+    without a statistic never matches a rule on it.
     """
     stats: dict[str, float] = {}
     nested = item.get("statistics")
-    if type(nested) is dict and nested:
-        for key in _STATISTICS.intersection(nested):
-            value = nested[key]
-            if type(value) in (int, float) and _isfinite(value):
-                stats[key] = float(value)
-    for key in _STATISTICS.intersection(item):
-        value = item[key]
-        if type(value) in (int, float) and _isfinite(value):
-            stats[key] = float(value)
+    sources = [nested, item] if type(nested) is dict and nested else [item]
+    for source in sources:
+        for key in _STATISTICS.intersection(source):
+            value = source[key]
+            if type(value) is float:  # the hot path of a 100,000-backtest plan: no call
+                if _isfinite(value):
+                    stats[key] = value
+            elif value is not None:
+                number = _finite(value, f"statistic {key}", backtest_id, endpoint)
+                if number is not None:
+                    stats[key] = number
     return stats
 
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from reconciler.api import parse
-from reconciler.api.client import QuantConnectClient
-from reconciler.api.errors import APIError, NotFoundError
+from reconciler.api.client import PAGE_SPAN, QuantConnectClient
+from reconciler.api.errors import APIError, NotFoundError, ResponseFormatError
 from reconciler.apply.pacing import Pacer
 from reconciler.apply.preflight import Task, last_check
-from reconciler.apply.records import Archive, Journal, RecordWriteError
-from reconciler.defaults import PARALLELISM
+from reconciler.apply.recent import RecentLists
+from reconciler.apply.records import Archive, Journal, RecordWriteError, incomplete, listed_charts, total_orders
+from reconciler.defaults import LAST_CHECK_LIST_AGE, PARALLELISM
 from reconciler.errors import Terminated
 from reconciler.models import Action, Outcome
 from reconciler.plan.model import Plan
@@ -61,6 +62,11 @@ class Execution:
     interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
     halted: str | None = None  # why no new call was started before the end
     bug: bool = False  # halted by an unexpected exception (exit 3, "please report")
+    list_calls: int = 0  # /backtests/list calls for the last checks' tags (one per project per window, shared by its deletes)
+
+
+#: How often the last check is made again when archiving took longer than the list's window.
+LAST_CHECK_ATTEMPTS = 3
 
 
 class _Stopped(Exception):
@@ -76,6 +82,7 @@ class Executor:
         self.settings = settings
         self.progress = progress
         self.pacer = Pacer(settings.max_rps)
+        self.recent_lists = RecentLists(lambda project_id: self._call(self.client.list_backtests, project_id), LAST_CHECK_LIST_AGE)
         self.stop = threading.Event()
         self._halted: str | None = None
         self._bug = False
@@ -118,6 +125,7 @@ class Executor:
             if self.progress:
                 self.progress.finish()
         execution.halted, execution.bug = self._halted, self._bug
+        execution.list_calls = self.recent_lists.calls
         return execution
 
     def _drain(self, pool: ThreadPoolExecutor, futures: dict[Future, Task]) -> list[TaskResult]:
@@ -157,37 +165,68 @@ class Executor:
         return result
 
     def _delete(self, plan: Plan, task: Task) -> TaskResult:
+        """docs/design.md, "Steps and stops": gather what the archive needs; then the last check on a fresh read and on
+        tags from a list at most LAST_CHECK_LIST_AGE seconds old; then the archive (with that read), the intent line and
+        the call. No call but the journal write comes between the last check and the delete."""
         pid, bid = task.project_id, task.backtest_id
+        calls = 0
 
-        def result(outcome: Outcome, error: str | None = None, calls: int = 1, archive: str | None = None, done: tuple[str, ...] = ()) -> TaskResult:
+        def result(outcome: Outcome, error: str | None = None, archive: str | None = None, done: tuple[str, ...] = ()) -> TaskResult:
             return TaskResult(pid, bid, Action.DELETE, outcome, error, archive, calls, done)
 
-        # 1. The backtest as it is now; the client refuses an answer about another id.
-        try:
-            body = self._call(self.client.read_backtest_raw, pid, bid)
-            live = parse.backtest(body["backtest"], pid)
-        except NotFoundError:
-            return result(Outcome.ALREADY_GONE)
-        except APIError as exc:
-            return result(Outcome.FAILED, f"read before delete failed, not deleted: {exc}")
-        # 2. The last check: still what the reviewer saw, and not kept by the manifest now.
-        reason = last_check(plan, task, live)
-        if reason:
-            return result(Outcome.SKIPPED, f"{reason}; not deleted")
-        # 3. Archive, then the write-ahead journal line, then the call.
-        archive = None
-        extra_calls = 0
-        if self.archive is not None:
+        # 1. What the archive needs besides the read: every chart the backtest lists, every order and insight.
+        parts: dict[str, Any] = {}
+        reported: dict[str, int] = {}
+        if self.archive is not None and self.archive.full:
             try:
-                document, extra_calls = self._gather(pid, bid, body)
+                calls += 1
+                first = self._call(self.client.read_backtest_raw, pid, bid)["backtest"]
+                parts, reported, gathered = self._gather(pid, bid, first)
+                calls += gathered
+            except NotFoundError:
+                return result(Outcome.ALREADY_GONE)
             except APIError as exc:
-                return result(Outcome.FAILED, f"archive incomplete, not deleted: {exc}", calls=1 + extra_calls)
-            archive = str(self.archive.write(pid, bid, document))
-        before = task.entry.observed
-        self.journal.intend(project=pid, backtest=bid, action="delete", before=before, archive=archive)
-        calls = 2 + extra_calls
+                return result(Outcome.FAILED, f"archive incomplete, not deleted: {exc}")
+        archive: str | None = None
+        archived_read: Any = None
+        for _ in range(LAST_CHECK_ATTEMPTS):
+            # 2. The last check: the backtest as it is now (a read, and its tags from a recent list of its project).
+            try:
+                recent = self.recent_lists.get(pid)
+                calls += 1
+                body = self._call(self.client.read_backtest_raw, pid, bid)
+                live = parse.backtest(body["backtest"], pid)
+            except NotFoundError:
+                return result(Outcome.ALREADY_GONE, archive=archive)
+            except APIError as exc:
+                return result(Outcome.FAILED, f"read before delete failed, not deleted: {exc}", archive=archive)
+            listed = recent.backtests.get(bid)
+            if listed is None:
+                return result(Outcome.FAILED, "the read found it but its project's list does not: its tags are unknown; not deleted", archive=archive)
+            reason = last_check(plan, task, replace(live, tags=listed.tags))
+            if not reason and body["backtest"].get("tags") is not None:  # a read that does carry tags is heard too
+                reason = last_check(plan, task, live)
+            if reason:
+                return result(Outcome.SKIPPED, f"{reason}; not deleted", archive=archive)
+            # 3. The archive, with the read the check judged; the intent line; the call.
+            if self.archive is not None and body["backtest"] != archived_read:
+                document = {"backtest": body["backtest"], **parts}
+                missing = incomplete(document, body["backtest"], reported) if self.archive.full else None
+                if missing:
+                    return result(Outcome.FAILED, f"archive incomplete, not deleted: {missing}")
+                archive, archived_read = str(self.archive.write(pid, bid, document)), body["backtest"]
+            self.pacer.wait()
+            self.client.wait_for_rate_limit()
+            if recent.age() <= self.recent_lists.max_age:
+                break
+        else:
+            return result(Outcome.FAILED, f"could not check it within {self.recent_lists.max_age:g} s of the delete call; not deleted", archive=archive)
+        self.journal.intend(project=pid, backtest=bid, action="delete", before=task.entry.observed, archive=archive)
+        calls += 1
         try:
-            self._call(self.client.delete_backtest, pid, bid)
+            if self.stop.is_set():
+                raise _Stopped
+            self.client.delete_backtest(pid, bid)  # paced just above, after the check
             outcome, error = Outcome.DELETED, None
         except _Stopped:
             self.journal.record(project=pid, backtest=bid, action="delete", outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
@@ -199,23 +238,20 @@ class Executor:
         except APIError as exc:
             outcome, error = Outcome.FAILED, str(exc)
         self.journal.record(project=pid, backtest=bid, action="delete", outcome=outcome.value, error=error, archive=archive)
-        return result(outcome, error, calls=calls, archive=archive, done=("delete",) if outcome == Outcome.DELETED else ())
+        return result(outcome, error, archive=archive, done=("delete",) if outcome == Outcome.DELETED else ())
 
-    def _gather(self, pid: int, bid: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """Everything the API can tell about the backtest (docs/design.md, "Records"): the read, and in full mode every
-        chart it lists with all its points, every order and every insight. Any part missing: an APIError, no delete."""
-        document: dict[str, Any] = {"backtest": body["backtest"]}
-        if not self.archive or not self.archive.full:
-            return document, 0
-        calls = 0
-        names = body["backtest"].get("charts")
-        document["charts"] = {}
-        for name in (names if isinstance(names, dict) else {}):
-            calls += 1
-            document["charts"][name] = self._call(self.client.read_chart, pid, bid, name)
-        document["orders"] = self._call(self.client.read_orders, pid, bid)
-        document["insights"] = self._call(self.client.read_insights, pid, bid)
-        return document, calls + 2 + len(document["orders"]) // 99 + len(document["insights"]) // 99
+    def _gather(self, pid: int, bid: str, read: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int], int]:
+        """Every chart the read lists with all its points, every order and insight (docs/design.md, "Records"), the
+        `length` their answers reported, and the calls made. A part that cannot be fetched: an APIError, no delete."""
+        names = listed_charts(read)
+        if names is None:
+            raise ResponseFormatError("the read lists its charts in a shape other than an object keyed by name")
+        charts = {name: self._call(self.client.read_chart, pid, bid, name) for name in names}
+        orders = self._call(self.client.read_orders, pid, bid, total_orders(read))
+        insights = self._call(self.client.read_insights, pid, bid)
+        calls = len(names) + 2 + len(orders.items) // PAGE_SPAN + len(insights.items) // PAGE_SPAN
+        return ({"charts": charts, "orders": orders.items, "insights": insights.items},
+                {"orders": orders.reported, "insights": insights.reported}, calls)
 
     def _confirm_gone(self, pid: int, bid: str) -> tuple[Outcome, str | None]:
         try:

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
@@ -175,6 +175,53 @@ class Archive:
 
 
 INDEX_NAME = "index.jsonl"
+
+
+def listed_charts(read: dict[str, Any]) -> list[str] | None:
+    """The chart names a /backtests/read lists (an object keyed by name; absent or null: none); None when it is another shape."""
+    charts = read.get("charts")
+    if charts is None:
+        return []
+    return list(charts) if isinstance(charts, dict) and all(isinstance(name, str) for name in charts) else None
+
+
+def total_orders(read: dict[str, Any]) -> int | None:
+    """`Total Orders` of the read's statistics (LEAN writes it as a string of digits), or None when it does not say."""
+    statistics = read.get("statistics")
+    value = statistics.get("Total Orders") if isinstance(statistics, dict) else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
+        return int(value)
+    return value if type(value) is int and 0 <= value < 10**12 else None
+
+
+def incomplete(document: dict[str, Any], read: dict[str, Any], reported: Mapping[str, int]) -> str | None:
+    """Why a full archive is not everything the API said exists, or None (docs/design.md, "Records").
+
+    After the delete the archive is the only copy: every chart the read lists, each with its points; at least as
+    many orders as the read's `Total Orders`; at least as many orders and insights as any answer's `length`.
+    """
+    names = listed_charts(read)
+    if names is None:
+        return "the read lists its charts in a shape other than an object keyed by name"
+    charts = document.get("charts")
+    if not isinstance(charts, dict):
+        return "charts are not an object keyed by name"
+    for name in names:
+        chart = charts.get(name)
+        series = chart.get("series") if isinstance(chart, dict) else None
+        if not isinstance(series, dict):
+            return f"chart {name[:80]!r} is missing"
+        values = [item.get("values") if isinstance(item, dict) else None for item in series.values()]
+        if not all(isinstance(points, list) for points in values) or not any(values):
+            return f"chart {name[:80]!r} has no points"
+    expected = {"orders": max(total_orders(read) or 0, reported.get("orders", 0)), "insights": reported.get("insights", 0)}
+    for key, count in expected.items():
+        items = document.get(key)
+        if not isinstance(items, list):
+            return f"{key} are missing"
+        if len(items) < count:
+            return f"{len(items):,} of {count:,} {key} were read"
+    return None
 
 
 def index_entry(project_id: int, backtest_id: str, document: dict[str, Any], archived_at: str, size: int) -> dict[str, Any]:

@@ -24,12 +24,15 @@ from reconciler.defaults import (
 from reconciler.engine.guards import leaves_nothing_completed
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
+from reconciler.api.client import QuantConnectClient
 from reconciler.manifest.load import load_manifest
+from reconciler.manifest.model import Manifest
 from reconciler.models import Action, Backtest
 from reconciler.plan.model import Plan, load_plan
 from reconciler.plan.render import render_summary
 from reconciler.plan.render import render_text as render_plan_text
 from reconciler.progress import Progress
+from reconciler.projects import needs_project_list, resolve_projects
 
 PROMPT = "Apply these changes? Only 'yes' is accepted: "
 
@@ -62,10 +65,12 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
 def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
     human = rt.stdout if options.fmt == "text" else rt.stderr  # with --format json, stdout carries only the result
     if options.plan_file is not None:
-        plan = _saved_plan(rt, planning, options)
+        plan, manifest = _saved_plan(rt, planning, options)
         _show(plan, options, human, rt)
         _refuse_errors(plan)
         client = rt.client(planning.parallelism)
+        if manifest is not None:
+            _bind_rules(plan, manifest, client, options.plan_file)
         live = reread_live(client, plan, planning.parallelism, rt.progress("reading backtests"))
     else:
         plan, states = make_plan(rt, planning)
@@ -94,20 +99,34 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
     return result.exit_code
 
 
-def _saved_plan(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> Plan:
+def _saved_plan(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> tuple[Plan, Manifest | None]:
     assert options.plan_file is not None
     plan = load_plan(options.plan_file)
     if plan.state:
         raise ApplyRefused(f"{options.plan_file} was planned against a recorded state file; plan against the live API to apply")
+    manifest = None
     if planning.paths:  # the manifest that was merged: the reviewed plan must have been made from it
-        digest = load_manifest(planning.paths).digest
-        if digest != plan.manifest_digest:
+        manifest = load_manifest(planning.paths)
+        if manifest.digest != plan.manifest_digest:
             raise ApplyRefused(f"{options.plan_file} was made from another manifest ({plan.manifest_digest[:19]}…) than "
-                               f"{', '.join(map(str, planning.paths))} ({digest[:19]}…); nothing was applied. "
+                               f"{', '.join(map(str, planning.paths))} ({manifest.digest[:19]}…); nothing was applied. "
                                "Plan this manifest, review that plan, and apply it")
     if plan.api_url != rt.api_identity:
         raise ApplyRefused(f"{options.plan_file} was planned against {plan.api_url}, not {rt.api_identity}; re-run plan against this API")
-    return plan
+    return plan, manifest
+
+
+def _bind_rules(plan: Plan, manifest: Manifest, client: QuantConnectClient, plan_file: Path) -> None:
+    """docs/design.md, "Apply": with the manifest given, every delete is re-checked against the manifest's rules and
+    declarations, never against the copies inside the plan file (whoever can write the file could edit those)."""
+    projects = client.list_projects() if needs_project_list(manifest.projects, ()) else None
+    specs = {entry.project_id: entry.spec for entry in resolve_projects(manifest.projects, projects)}
+    for project in plan.projects:
+        spec = specs.get(project.project_id)
+        if spec is None:
+            raise ApplyRefused(f"{plan_file} changes project {project.label}, which the manifest does not list; nothing was applied")
+        project.spec = spec
+    plan.declared_anywhere = dict(manifest.declared_anywhere)
 
 
 def _show(plan: Plan, options: ApplyOptions, human: TextIO, rt: Runtime) -> None:

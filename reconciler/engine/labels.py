@@ -10,12 +10,14 @@ do not change, so after apply the same rules render the same values: no change.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Mapping, Sequence
 
 from reconciler.engine.retention import Decision
 from reconciler.engine.selectors import matches
 from reconciler.manifest.model import LabelRule, ProjectSpec
+from reconciler.manifest.templates import RenderError
 from reconciler.models import (
     MAX_TAGS,
     MAX_TEXT_LENGTH,
@@ -29,22 +31,63 @@ from reconciler.models import (
 _LEFT_ALONE = ("in-progress", "declared", "unknown status", "declared in project")
 
 
-def label(spec: ProjectSpec, decisions: Sequence[Decision], now: datetime, project_name: str, project_id: int) -> tuple[list[Decision], list[str]]:
-    """The decisions with label updates folded in, and the plan errors the labels cause."""
+def label(spec: ProjectSpec, decisions: Sequence[Decision], now: datetime, project_name: str, project_id: int
+          ) -> tuple[list[Decision], list[str], dict[str, int]]:
+    """The decisions with label updates folded in, the plan errors the labels cause, and which rule labelled which id."""
     if not spec.labels:
-        return list(decisions), []
-    result, errors = [], []
+        return list(decisions), [], {}
+    result, errors, labelled = [], [], {}
     for decision in decisions:
         if decision.action != Action.KEEP or decision.reasons[0].startswith(_LEFT_ALONE):
             result.append(decision)
             continue
-        changes, reason, problems = _label_one(spec.labels, decision.backtest, now, project_name, project_id)
+        changes, index, problems = _label_one(spec.labels, decision.backtest, now, project_name, project_id)
         errors.extend(problems)
         if changes:
-            result.append(Decision(decision.backtest, Action.UPDATE, (reason, *decision.reasons), changes))
+            labelled[decision.backtest.id] = index
+            result.append(Decision(decision.backtest, Action.UPDATE, (f"label[{index}]", *decision.reasons), changes))
         else:
             result.append(decision)
-    return result, errors
+    return result, errors, labelled
+
+
+def after_apply(decisions: Sequence[Decision]) -> list[Backtest]:
+    """The project as it will be once apply has run: deletes gone, every change made."""
+    after = []
+    for decision in decisions:
+        if decision.action == Action.DELETE:
+            continue
+        fields = {change.field: change.after for change in decision.changes}
+        if "tags" in fields:
+            fields["tags"] = tuple(fields["tags"])  # type: ignore[arg-type]
+        after.append(replace(decision.backtest, **fields) if fields else decision.backtest)  # type: ignore[arg-type]
+    return after
+
+
+def unsettled(spec: ProjectSpec, decisions: Sequence[Decision], labelled: Mapping[str, int], second: Sequence[Decision]) -> list[str]:
+    """Labels never change a decision and settle at once (docs/design.md, "Labels"): `second` is the plan of the project
+    as `after_apply` leaves it; any delete or change in it is one the reviewed plan did not show, and an error."""
+    errors = []
+    rules = ", ".join(f"label[{i}]" for i in sorted(set(labelled.values())))
+    for decision in second:
+        b = decision.backtest
+        index = labelled.get(b.id)
+        where = f"label[{index}]" if index is not None else f"relabelling other backtests ({rules})"
+        if decision.action == Action.DELETE:
+            cause = "takes away what keeps it" if index is not None else "changes which backtests the keep rules count"
+            errors.append(f"{where} {cause}: the next plan would delete backtest {b.id} ({'; '.join(decision.reasons)}); "
+                          "a label never changes a decision: change the label or the rule it affects")
+        elif decision.action == Action.UPDATE:
+            changed = "; ".join(f"{c.field} {_show(c.before)} -> {_show(c.after)}" for c in decision.changes)
+            errors.append(f"{where} does not settle on backtest {b.id}: applied twice it gives another value (the next plan would set {changed}); "
+                          "render it from fields a label does not change (a name template that includes {name} grows on every apply)")
+    return errors
+
+
+def _show(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def template_values(b: Backtest, project_name: str, project_id: int) -> Mapping[str, object]:
@@ -56,18 +99,21 @@ def template_values(b: Backtest, project_name: str, project_id: int) -> Mapping[
 
 
 def _label_one(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_name: str,
-               project_id: int) -> tuple[tuple[Change, ...], str, list[str]]:
+               project_id: int) -> tuple[tuple[Change, ...], int, list[str]]:
     values = None
     for index, rule in enumerate(rules):
         if not any(matches(selector, b, now) for selector in rule.match):
             continue
         values = values or template_values(b, project_name, project_id)
-        name = rule.name.render(values) if rule.name is not None else None
-        note = rule.note.render(values) if rule.note is not None else None
+        try:
+            name = rule.name.render(values) if rule.name is not None else None
+            note = rule.note.render(values) if rule.note is not None else None
+        except RenderError as exc:
+            return (), index, [f"label[{index}] cannot label backtest {b.id}: {exc}"]
         if (rule.name is not None and name is None) or (rule.note is not None and note is None):
             continue  # a parameter or statistic it needs is missing: the next matching rule may label it
         where = f"label[{index}]"
-        problems = []
+        problems: list[str] = []
         changes = []
         if name is not None:
             if len(name) > MAX_TEXT_LENGTH:
@@ -86,5 +132,5 @@ def _label_one(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_n
                 problems.append(f"{where} would give backtest {b.id} {len(wanted)} tags; the API allows {MAX_TAGS}")
             elif tag_keys(wanted) != b.tag_set:
                 changes.append(Change("tags", list(b.tags), wanted))
-        return tuple(changes), where, problems
-    return (), "", []
+        return tuple(changes), index, problems
+    return (), -1, []

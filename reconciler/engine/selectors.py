@@ -36,12 +36,23 @@ def matches(selector: Selector, backtest: Backtest, now: datetime) -> bool:
     return True
 
 
-def same_parameter(actual: str | float, expected: str | float) -> bool:
-    """Equal as numbers when both read as numbers (`10` and `10.0`), else as text."""
+def same_parameter(actual: str | float | bool, expected: str | float | bool) -> bool:
+    """docs/design.md, "Labels": equal as numbers when both read as numbers (`10` and `10.0`); a boolean equals
+    `true`/`false` in any case (the web IDE gives "True"); else equal as text."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return _as_bool(actual) is not None and _as_bool(actual) == _as_bool(expected)
     try:
         return float(actual) == float(expected)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return str(actual) == str(expected)
+
+
+def _as_bool(value: str | float | bool) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
 
 
 def first_match(selectors: Iterable[Selector], backtest: Backtest, now: datetime) -> int | None:

@@ -27,6 +27,8 @@ from reconciler.timeutil import parse_duration
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPANDED_BYTES = 16 * 1024 * 1024
+#: Levels of nesting a manifest may have (it needs fewer than ten); deeper documents are refused before anything recurses.
+MAX_DEPTH = 64
 # Bytes counted per node besides its text: every node takes at least one byte of source (a separator),
 # so a document without aliases never counts more than its own size, and a bomb of empty strings still counts.
 _NODE_OVERHEAD = 1
@@ -148,6 +150,9 @@ def parse_yaml(raw: bytes, name: str) -> tuple[dict[str, Any] | None, dict[Path_
         loader.dispose()
     if node is None:
         return None, {}, [Problem(name, 1, "", "the file is empty; a manifest needs at least 'version: 1' and 'projects'")]
+    deep = _too_deep(node)
+    if deep is not None:
+        return None, {}, [Problem(name, deep.start_mark.line + 1, "", f"nested deeper than {MAX_DEPTH} levels; a manifest needs fewer than ten")]
     memo: dict[int, int] = {}
     if _expanded_size(node, memo) > MAX_EXPANDED_BYTES:
         return None, {}, [Problem(name, node.start_mark.line + 1, "", "YAML aliases expand this document beyond 16 MiB; refused")]
@@ -159,6 +164,22 @@ def parse_yaml(raw: bytes, name: str) -> tuple[dict[str, Any] | None, dict[Path_
     if not isinstance(data, dict):
         return None, lines, [Problem(name, node.start_mark.line + 1, "", "the top level must be a mapping with 'version' and 'projects'")]
     return data, lines, []
+
+
+def _too_deep(root: yaml.Node) -> yaml.Node | None:
+    """The first node nested deeper than MAX_DEPTH, found without recursion (every later step recurses over the tree)."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [child for pair in node.value for child in pair]
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
@@ -269,7 +290,7 @@ def _schema_problems(error: jsonschema.ValidationError, lines: dict[Path_, int],
 
 #: Validators whose message needs only the schema value and the instance: a table, not a chain of ifs.
 _MESSAGES: dict[str, Callable[[Any, Any], str]] = {
-    "type": lambda value, instance: f"must be {_TYPE_WORDS.get(value, value)}, got {_describe(instance)}",
+    "type": lambda value, instance: f"must be {_type_words(value)}, got {_describe(instance)}",
     "minimum": lambda value, instance: "must be a positive integer" if value == 1 else f"must be at least {value}",
     "minLength": lambda value, instance: "must not be empty",
     "maxLength": lambda value, instance: f"must be at most {value} characters",
@@ -279,6 +300,11 @@ _MESSAGES: dict[str, Callable[[Any, Any], str]] = {
     "enum": lambda value, instance: f"must be one of: {', '.join(map(str, value))}, got {_describe(instance)}",
     "const": lambda value, instance: f"must be {value!r}, got {_describe(instance)}",
 }
+
+
+def _type_words(value: Any) -> str:
+    words = [_TYPE_WORDS.get(item, str(item)) for item in (value if isinstance(value, list) else [value])]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _describe(value: Any) -> str:

@@ -52,7 +52,7 @@ class Selector:
     newer_than: Duration | None = None
     optimization: bool | None = None
     stats: tuple[tuple[str, Comparison], ...] = ()
-    parameters: tuple[tuple[str, str | float], ...] = ()
+    parameters: tuple[tuple[str, str | float | bool], ...] = ()
 
     @cached_property
     def tag_set(self) -> frozenset[str]:
@@ -67,7 +67,7 @@ class Selector:
             ("older_than", str(self.older_than or "")), ("newer_than", str(self.newer_than or "")),
             ("optimization", "" if self.optimization is None else str(self.optimization).lower()),
             ("stats", ", ".join(f"{key} {comparison}" for key, comparison in self.stats)),
-            ("parameters", ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}" for key, value in self.parameters))) if value]
+            ("parameters", ", ".join(f"{key}={_parameter_text(value)}" for key, value in self.parameters))) if value]
         return "; ".join(f"{key} {value}" for key, value in parts)
 
     def __str__(self) -> str:
@@ -76,6 +76,12 @@ class Selector:
     @property
     def reads_statistics(self) -> bool:
         return bool(self.stats)
+
+
+def _parameter_text(value: str | float | bool) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,14 @@ class TemplateError(ValueError):
     pass
 
 
+class RenderError(ValueError):
+    """A value the template cannot format as its spec says (a parameter "abc" under `.2f`): an error of the plan."""
+
+
+#: Widths and precisions in a format spec: at most the API's longest text (a wider one can only make a name too long).
+MAX_SPEC_NUMBER = 200
+
+
 @dataclass(frozen=True)
 class Field:
     key: str  # "name", "parameters.fast", "statistics.sharpeRatio", ...
@@ -54,8 +62,8 @@ class Template:
                 out.append(value.strftime(part.spec or CREATED_DEFAULT))
             elif part.key.startswith("statistics."):
                 out.append(format(float(value), part.spec))  # type: ignore[arg-type]
-            elif part.key.startswith("parameters.") and isinstance(value, float) and not part.spec:
-                out.append(f"{value:g}")
+            elif part.key.startswith("parameters."):
+                out.append(_format_parameter(value, part))
             else:
                 out.append(format(value if part.spec and isinstance(value, (int, float)) else str(value), part.spec))
         return "".join(out)
@@ -63,6 +71,30 @@ class Template:
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(part.key for part in self.parts if isinstance(part, Field))
+
+
+def _format_parameter(value: object, part: Field) -> str:
+    """Parameters come as they were given at create: mostly strings ("10"), numbers from API clients. A number spec
+    (`.2f`) formats a value that reads as a number; anything else under it cannot be rendered."""
+    if not part.spec:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if not _wants_number(part.spec):
+        return format(str(value), part.spec) if not isinstance(value, (int, float)) or isinstance(value, bool) else format(value, part.spec)
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None:
+        raise RenderError(f"{{{part.key}:{part.spec}}} formats a number, and the value is {str(value)[:40]!r}")
+    return format(number, part.spec)
+
+
+def _wants_number(spec: str) -> bool:
+    return "." in spec or spec[-1:] in "eEfFgG%" or "," in spec or "_" in spec
 
 
 def parse_template(text: str) -> Template:
@@ -103,6 +135,8 @@ def _field(inner: str) -> Field:
 
 
 def _check_spec(key: str, spec: str, inner: str) -> None:
+    if key != "created" and any(int(number) > MAX_SPEC_NUMBER for number in re.findall(r"\d+", spec)):
+        raise TemplateError(f"{{{inner}}}: width and precision are at most {MAX_SPEC_NUMBER} (the API's longest name)")
     try:
         if key == "created":
             if spec and "%" not in spec:

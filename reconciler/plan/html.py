@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import zlib
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Iterable
 
 from reconciler.plan.model import Entry, Plan, ProjectPlan
@@ -83,18 +83,27 @@ def _x(created: datetime, start: float, span: float) -> float:
 
 
 def _ticks(start: float, end: float, height: int) -> Iterable[str]:
-    first, last = datetime.utcfromtimestamp(start), datetime.utcfromtimestamp(end)
+    """Month ticks in UTC (the same picture in every time zone), from any year the API can send (1 to 9999)."""
+    first, last = _utc(start), _utc(end)
     months = (last.year - first.year) * 12 + last.month - first.month
     step = max(1, months // 8 + 1)
     year, month = first.year, first.month
     for _ in range(0, months + 1, step):
-        at = datetime(year, month, 1).timestamp()
+        if year > 9999:
+            return
+        at = datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
         if start <= at <= end:
             x = PAD + (at - start) / max(end - start, 1) * (WIDTH - PAD - 20)
-            yield f'<line class="axis" x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 16}"/><text class="tick" x="{x:.1f}" y="{height - 4}">{year}-{month:02d}</text>'
+            yield f'<line class="axis" x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 16}"/><text class="tick" x="{x:.1f}" y="{height - 4}">{year:04d}-{month:02d}</text>'
         month += step
-        while month > 12:
-            year, month = year + 1, month - 12
+        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+
+
+def _utc(timestamp: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return datetime.max.replace(tzinfo=timezone.utc) if timestamp > 0 else datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _bounds(entries: list[Entry]) -> tuple[float, float]:

@@ -11,7 +11,7 @@ from reconciler.engine.guards import (
     can_only_delete_all,
     leaves_nothing_completed,
 )
-from reconciler.engine.labels import label
+from reconciler.engine.labels import after_apply, label, unsettled
 from reconciler.engine.retention import Decision, decide
 from reconciler.gc_control import gc_paused
 from reconciler.models import Action
@@ -34,7 +34,10 @@ def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest
 def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[str, str] | None = None,
                  where_live: Mapping[str, ProjectState] | None = None, strict: bool = False) -> ProjectPlan:
     spec = state.spec
-    decisions, label_errors = label(spec, decide(spec, state.backtests, now, declared_anywhere), now, state.name, state.project_id)
+    decisions, label_errors, labelled = label(spec, decide(spec, state.backtests, now, declared_anywhere), now, state.name, state.project_id)
+    if labelled:  # the project as apply will leave it, planned again: labels never change a decision, and settle at once
+        second, _, _ = label(spec, decide(spec, after_apply(decisions), now, declared_anywhere), now, state.name, state.project_id)
+        label_errors += unsettled(spec, decisions, labelled, second)
     managed_notes = spec.managed_notes
     ranked_by = tuple(dict.fromkeys(p.by for p in spec.keep if p.kind == "best"))
     entries = [_entry(d, managed_notes, ranked_by) for d in decisions]

@@ -331,7 +331,8 @@ def _result_body(row: BacktestRow, owner_id: int) -> dict[str, Any]:
     done = row.progress >= 1
     failed = row.status.startswith("Runtime Error")
     return {
-        "note": row.note, "name": row.name, "tags": row.tags, "organizationId": ORGANIZATION_ID, "projectId": row.project_id,
+        # No `tags`: a real read carries none (docs/sandbox.md, "Fidelity"); tags are known from lists only.
+        "note": row.note, "name": row.name, "organizationId": ORGANIZATION_ID, "projectId": row.project_id,
         "completed": done, "optimizationId": row.optimization_id, "backtestId": row.backtest_id,
         "tradeableDates": 252 if done else 0, "researchGuide": {"minutes": 12, "backtestCount": 1, "parameters": len(row.parameter_set)},
         "backtestStart": "2020-01-01 00:00:00", "backtestEnd": "2023-12-31 00:00:00", "created": row.created,
