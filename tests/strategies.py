@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
-from reconciler.manifest.build import build_keep, build_selector
+from reconciler.manifest.build import build_keep, build_label, build_selector
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
 from reconciler.models import Backtest
 
@@ -33,7 +33,7 @@ def backtests(draw: st.DrawFn) -> list[Backtest]:
     return result
 
 
-selectors = st.fixed_dictionaries({}, optional={
+selector_data = st.fixed_dictionaries({}, optional={
     "name": st.sampled_from(["scratch-*", "release-*", "*Fox", ["Alpha", "scratch-?"]]),
     "tags": st.lists(st.sampled_from(TAGS), min_size=1, max_size=2, unique=True),
     "status": st.sampled_from(["completed", "failed", ["failed", "completed"]]),
@@ -41,7 +41,18 @@ selectors = st.fixed_dictionaries({}, optional={
     "newer_than": st.sampled_from(["30d", "52w"]),
     "optimization": st.booleans(),
     "stats": st.sampled_from([{"sharpeRatio": "< 0"}, {"sharpeRatio": ">= 1"}]),
-}).filter(bool).map(build_selector)
+}).filter(bool)
+selectors = selector_data.map(build_selector)
+
+#: Label rules that may take away what keeps a backtest (a rename out of `release-*`, a removed protect tag), rename into
+#: a delete rule (`scratch-*`), or never settle (`x {name}`): the planner must refuse each of those.
+label_rules = st.builds(
+    lambda match, name, add, remove: build_label({"match": match, **({"name": name} if name else {}),
+                                                  **({"tags": {"add": add, "remove": remove}} if add or remove else {})}),
+    st.one_of(st.sampled_from([{"name": "*"}, {"tags": ["protected", "keep"]}, {"name": "release-*"}]), selector_data),
+    st.sampled_from([None, "run {id}", "release-{id}", "scratch-{id}", "x {name}", "Alpha"]),
+    st.lists(st.sampled_from(TAGS), max_size=2, unique=True), st.lists(st.sampled_from(TAGS), max_size=2, unique=True),
+).filter(lambda rule: rule.name is not None or rule.add_tags or rule.remove_tags)
 
 keep_policies = st.one_of(
     st.builds(lambda kind, n: build_keep({kind: n}), st.sampled_from(["last", "hourly", "daily", "weekly", "monthly", "yearly"]), st.integers(1, 6)),
@@ -52,14 +63,14 @@ keep_policies = st.one_of(
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[ProjectSpec, list[Backtest]]:
+def scenario(draw: st.DrawFn, labelled: bool = False) -> tuple[ProjectSpec, list[Backtest]]:
     live = draw(backtests())
     declared_ids = draw(st.lists(st.sampled_from([b.id for b in live]), unique=True, max_size=4)) if live else []
     declared = tuple(DeclaredBacktest(id=i, name=draw(st.sampled_from([None, "Declared"])), tags=draw(st.sampled_from([None, ("paper",)]))) for i in declared_ids)
     spec = ProjectSpec(
         id=1, name=None, prune=draw(st.booleans()), protect_tags=tuple(draw(st.lists(st.sampled_from(TAGS), max_size=2, unique=True))),
         backtests=declared, protect=tuple(draw(st.lists(selectors, max_size=2))), delete=tuple(draw(st.lists(selectors, max_size=2))),
-        keep=tuple(draw(st.lists(keep_policies, max_size=4))),
+        keep=tuple(draw(st.lists(keep_policies, max_size=4))), labels=tuple(draw(st.lists(label_rules, min_size=1, max_size=2))) if labelled else (),
     )
     return spec, live
 

@@ -40,15 +40,12 @@ def seed(server: SandboxServer, live: list[Backtest]) -> None:
          "tags": list(b.tags), "optimizationId": b.optimization_id or "", "statistics": dict(b.statistics)} for b in live]}]})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(scenario())
-def test_apply_then_plan_reports_no_changes(shared_sandbox: SandboxServer, tmp_path: Path, case: tuple[ProjectSpec, list[Backtest]]) -> None:
-    spec, live = case
-    seed(shared_sandbox, live)
-    client = make_client(shared_sandbox)
+def _apply_then_plan(server: SandboxServer, tmp_path: Path, spec: ProjectSpec, live: list[Backtest]) -> None:
+    seed(server, live)
+    client = make_client(server)
     states = fetch_states(client, [spec], parallelism=2)
     plan = build_plan(states, NOW, manifest_digest="test", api_url=client.api_url)
-    if plan.errors:  # the empty-project guard: nothing may be applied
+    if plan.errors:  # the empty-project guard, or a label that would change a decision: nothing may be applied
         return
     # as `apply --plan` does: the live state read again, archives on, every delete re-read and re-checked before its call
     checked = preflight(plan, reread_live(client, plan, parallelism=2))
@@ -60,8 +57,23 @@ def test_apply_then_plan_reports_no_changes(shared_sandbox: SandboxServer, tmp_p
         journal.close()
     assert {r.outcome for r in execution.results} <= {Outcome.UPDATED, Outcome.DELETED}, execution.results
     after = build_plan(fetch_states(client, [spec], parallelism=2), NOW, manifest_digest="test", api_url=client.api_url)
-    assert not after.has_changes, [(e.id, e.action, e.reasons) for p in after.projects for e in p.actions]
+    assert not after.errors, after.errors
+    assert not after.has_changes, [(e.id, e.action, e.reasons) for p in after.projects for e in p.actions]  # no delete nobody reviewed
     kept = {e.id for p in plan.projects for e in p.entries if e.action != "delete"}
-    assert {b.backtest_id for b in shared_sandbox.store.backtests(1)} == kept
+    assert {b.backtest_id for b in server.store.backtests(1)} == kept
     deleted = {e.id for p in plan.projects for e in p.entries if e.action == "delete"}
     assert {path.stem for path in (tmp_path / "archive").rglob("*.json")} >= deleted
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario())
+def test_apply_then_plan_reports_no_changes(shared_sandbox: SandboxServer, tmp_path: Path, case: tuple[ProjectSpec, list[Backtest]]) -> None:
+    _apply_then_plan(shared_sandbox, tmp_path, *case)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario(labelled=True))
+def test_with_labels_plan_apply_plan_shows_no_change_and_no_delete_nobody_reviewed(shared_sandbox: SandboxServer, tmp_path: Path,
+                                                                                 case: tuple[ProjectSpec, list[Backtest]]) -> None:
+    """Issue 16: for any manifest with labels and any state, plan, apply, plan again: no changes, no deletes the first plan did not show."""
+    _apply_then_plan(shared_sandbox, tmp_path, *case)

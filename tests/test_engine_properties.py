@@ -84,3 +84,23 @@ def test_plan_guard_refuses_emptying_a_project(case: tuple[ProjectSpec, list[Bac
     assert all(e.observed is not None for e in project.entries if e.action != KEEP)
     allowed = plan_project(ProjectState(replace(spec, allow_empty=True), 1, "p", live), NOW)
     assert allowed.errors == []
+
+
+@SETTINGS
+@given(scenario(labelled=True))
+def test_a_plan_without_errors_leaves_nothing_for_the_next_plan(case: tuple[ProjectSpec, list[Backtest]]) -> None:
+    """Labels never change a decision and settle at once: the project as apply leaves it plans to no change and no delete."""
+    spec, live = case
+    first = plan_project(ProjectState(spec, 1, "P", live), NOW)
+    if first.errors:
+        return
+    decided = {e.id: e for e in first.entries}
+    after = []
+    for b in live:
+        entry = decided[b.id]
+        if entry.action == DELETE:
+            continue
+        fields = {c.field: (tuple(c.after) if c.field == "tags" else c.after) for c in entry.changes}
+        after.append(replace(b, **fields))
+    second = plan_project(ProjectState(spec, 1, "P", after), NOW)
+    assert not second.errors and not [(e.id, e.action, e.reasons) for e in second.entries if e.action != KEEP]
