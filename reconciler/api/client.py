@@ -277,14 +277,14 @@ class QuantConnectClient:
         items: list[dict[str, Any]] = []
         seen: set[Any] = set()
         start = reported = 0
-        for _ in range(MAX_PAGES):
+        for calls in range(1, MAX_PAGES + 1):
             body = self._until_ready(endpoint, {"projectId": project_id, "backtestId": backtest_id, "start": start, "end": start + PAGE_SPAN}, key)
             page = parse.page(body, key, endpoint)
             length = body.get("length")
             if type(length) is int and length > reported:
                 reported = length
             if not page:
-                return Pages(items, reported)
+                return Pages(items, reported, calls)
             for item in page:
                 marker = item.get("id") if isinstance(item.get("id"), (int, str)) else id(item)
                 if marker not in seen:
@@ -292,7 +292,7 @@ class QuantConnectClient:
                     items.append(item)
             start += len(page)
             if expected is not None and len(page) < PAGE_SPAN and len(items) >= max(expected, reported):
-                return Pages(items, reported)
+                return Pages(items, reported, calls)
         raise ResponseFormatError(f"/{endpoint} kept answering pages after {MAX_PAGES} pages; refused", endpoint=endpoint)
 
     def create_backtest(self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32,
@@ -325,6 +325,7 @@ class Pages:
 
     items: list[dict[str, Any]]
     reported: int = 0
+    calls: int = 0  # the pages asked for (an empty last page included)
 
 
 class _SignedAuth(requests.auth.AuthBase):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from reconciler.api import parse
-from reconciler.api.client import PAGE_SPAN, QuantConnectClient
+from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import APIError, NotFoundError, ResponseFormatError
 from reconciler.apply.pacing import Pacer
 from reconciler.apply.preflight import Task, last_check
@@ -249,7 +249,7 @@ class Executor:
         charts = {name: self._call(self.client.read_chart, pid, bid, name) for name in names}
         orders = self._call(self.client.read_orders, pid, bid, total_orders(read))
         insights = self._call(self.client.read_insights, pid, bid)
-        calls = len(names) + 2 + len(orders.items) // PAGE_SPAN + len(insights.items) // PAGE_SPAN
+        calls = len(names) + orders.calls + insights.calls
         return ({"charts": charts, "orders": orders.items, "insights": insights.items},
                 {"orders": orders.reported, "insights": insights.reported}, calls)
 

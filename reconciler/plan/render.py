@@ -76,8 +76,11 @@ def calls_line(plan: Plan) -> str | None:
     deletes = plan.totals()["delete"]
     if not deletes:
         return None
-    return (f"Deleting {deletes:,} backtests takes {2 * deletes:,} calls with --archive summary or --no-archive (a read and a delete each); "
-            "with --archive full, the default, also one call per chart and one per 99 orders and per 99 insights of each.")
+    projects = sum(1 for project in plan.projects if project.count(Action.DELETE))
+    return (f"Deleting {deletes:,} backtests takes {2 * deletes:,} calls with --archive summary or --no-archive (a read and a delete each), "
+            f"plus about one /backtests/list a second per project while it deletes ({projects:,} project{'s' if projects != 1 else ''}; "
+            "the last check's tags); with --archive full, the default, also a second read, one call per chart and one per 99 orders "
+            "and per 99 insights of each.")
 
 
 def render_summary(plan: Plan, *, color: bool = False) -> str:
