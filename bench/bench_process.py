@@ -136,7 +136,7 @@ def sandbox_list() -> tuple[float, float]:
 
 def archive_ls(directory: Path, count: int = 100_000) -> tuple[float, float]:
     """`reconciler archive ls` over 100,000 archives: from the index, and with the index lost (a scan that parses each file)."""
-    from reconciler.apply.records import INDEX_NAME, index_entry
+    from reconciler.apply.records import INDEX_NAME, index_entry_of
 
     root = directory / "archive"
     lines = []
@@ -146,7 +146,7 @@ def archive_ls(directory: Path, count: int = 100_000) -> tuple[float, float]:
             project.mkdir(parents=True)
         document = {"backtest": {"name": f"run {n}", "created": "2026-01-01 00:00:00", "statistics": {"Sharpe Ratio": "1.2"}}, "orders": [], "insights": []}
         (project / f"{n:032x}.json").write_text(json.dumps(document))
-        lines.append(json.dumps(index_entry(1000 + n % 100, f"{n:032x}", document, "2026-11-29T00:00:00Z", 200)))
+        lines.append(json.dumps(index_entry_of(1000 + n % 100, f"{n:032x}", document, "2026-11-29T00:00:00Z", 200)))
     (root / INDEX_NAME).write_text("\n".join(lines) + "\n")
     command = [sys.executable, "-m", "reconciler", "archive", "ls", "--archive-dir", str(root)]
     indexed = best_of(3, lambda: subprocess.run(command, stdout=subprocess.DEVNULL, check=True))

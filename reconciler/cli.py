@@ -171,6 +171,12 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--archive", "archive_mode", type=click.Choice(["full", "summary"]), default="full", show_default=True,
               help="full: the read, every chart with all its points, every order and insight; summary: the read alone.")
 @click.option("--no-archive", is_flag=True, help="Delete without archiving first (the deleted backtest is then gone for good).")
+@click.option("--archive-max-bytes", default=defaults.ARCHIVE_MAX_BYTES, show_default=True, type=click.IntRange(1),
+              help="Archive budget: bytes one backtest's archive may take on disk; past it the backtest is not deleted.")
+@click.option("--archive-max-calls", default=defaults.ARCHIVE_MAX_CALLS, show_default=True, type=click.IntRange(1),
+              help="Archive budget: calls fetching one backtest's archive may make.")
+@click.option("--archive-max-seconds", default=defaults.ARCHIVE_MAX_SECONDS, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Archive budget: seconds fetching one backtest's archive may take.")
 @click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=defaults.DEFAULT_JOURNAL, show_default=True, help="JSON-lines journal of every mutating call.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
 @click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
@@ -178,8 +184,8 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
-          yes: bool, max_deletes: int, max_updates: int, archive_dir: Path, archive_mode: str, no_archive: bool, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str,
-          show_plan: bool) -> None:
+          yes: bool, max_deletes: int, max_updates: int, archive_dir: Path, archive_mode: str, no_archive: bool, archive_max_bytes: int,
+          archive_max_calls: int, archive_max_seconds: float, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str, show_plan: bool) -> None:
     """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
     from reconciler.commands import apply as apply_cmd
     from reconciler.commands import plan as plan_cmd
@@ -190,7 +196,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
         raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
     planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
     options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, max_updates=max_updates, archive_dir=None if no_archive else archive_dir,
-                                     archive_full=archive_mode == "full",
+                                     archive_full=archive_mode == "full", archive_budget=(archive_max_bytes, archive_max_calls, archive_max_seconds),
                                      journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt, show_plan=show_plan)
     _run(ctx, apply_cmd.run, planning, options)
 

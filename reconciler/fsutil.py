@@ -22,8 +22,13 @@ def write_atomic(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename inside the directory durable (best effort: some file systems refuse to fsync a directory)."""
     try:
-        dir_fd = os.open(str(path.parent), os.O_RDONLY)
+        dir_fd = os.open(str(directory), os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

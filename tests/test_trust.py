@@ -77,11 +77,12 @@ class Recording(QuantConnectClient):
         self._note("read", backtest_id)
         return super().read_backtest_raw(project_id, backtest_id)
 
-    def read_orders(self, project_id: int, backtest_id: str, expected: int | None = None) -> Any:
-        self._note("orders", backtest_id)
-        pages = super().read_orders(project_id, backtest_id, expected)
-        self.hooks.get("orders", lambda bid: None)(backtest_id)
-        return pages
+    def _until_ready(self, endpoint: str, payload: dict[str, Any], key: str | None = None) -> Any:
+        body = super()._until_ready(endpoint, payload, key)
+        if endpoint == "backtests/orders/read":  # one page of orders
+            self._note("orders", payload["backtestId"])
+            self.hooks.get("orders", lambda bid: None)(payload["backtestId"])
+        return body
 
     def delete_backtest(self, project_id: int, backtest_id: str) -> None:
         self._note("delete", backtest_id)

@@ -10,7 +10,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import requests
 import requests.auth
@@ -251,10 +251,14 @@ class QuantConnectClient:
 
     def read_orders(self, project_id: int, backtest_id: str, expected: int | None = None) -> "Pages":
         """Every order; `expected` (the read's `Total Orders`) lets the last short page end the walk without one more call."""
-        return self._pages("backtests/orders/read", "orders", project_id, backtest_id, expected)
+        return self.walk_pages("backtests/orders/read", "orders", project_id, backtest_id, expected).collect()
 
     def read_insights(self, project_id: int, backtest_id: str) -> "Pages":
-        return self._pages("backtests/read/insights", "insights", project_id, backtest_id, None)
+        return self.walk_pages("backtests/read/insights", "insights", project_id, backtest_id, None).collect()
+
+    def walk_pages(self, endpoint: str, key: str, project_id: int, backtest_id: str, expected: int | None) -> "PageWalk":
+        """The pages one at a time (an archive streams them to its file: memory holds one page, not a million orders)."""
+        return PageWalk(self, endpoint, key, project_id, backtest_id, expected)
 
     def _until_ready(self, endpoint: str, payload: dict[str, Any], key: str | None = None) -> dict[str, Any]:
         """QuantConnect generates charts and orders on demand and answers {"status": "loading"} meanwhile:
@@ -269,31 +273,6 @@ class QuantConnectClient:
                 raise TransportError(f"/{endpoint} was still loading after {self.loading_deadline:.0f} s; try again later", endpoint=endpoint)
             self._sleep(delay)
             delay = min(delay * 2, 5.0)
-
-    def _pages(self, endpoint: str, key: str, project_id: int, backtest_id: str, expected: int | None) -> "Pages":
-        """Every item, page by page (docs/design.md, "Records"). A page shorter than asked for does not end the walk (a
-        server may page by 50): an empty page does, or a short one once `expected` items are in. Pages advance by what
-        came back; duplicates across pages are dropped by id. `reported` is the largest `length` any page claimed."""
-        items: list[dict[str, Any]] = []
-        seen: set[Any] = set()
-        start = reported = 0
-        for calls in range(1, MAX_PAGES + 1):
-            body = self._until_ready(endpoint, {"projectId": project_id, "backtestId": backtest_id, "start": start, "end": start + PAGE_SPAN}, key)
-            page = parse.page(body, key, endpoint)
-            length = body.get("length")
-            if type(length) is int and length > reported:
-                reported = length
-            if not page:
-                return Pages(items, reported, calls)
-            for item in page:
-                marker = item.get("id") if isinstance(item.get("id"), (int, str)) else id(item)
-                if marker not in seen:
-                    seen.add(marker)
-                    items.append(item)
-            start += len(page)
-            if expected is not None and len(page) < PAGE_SPAN and len(items) >= max(expected, reported):
-                return Pages(items, reported, calls)
-        raise ResponseFormatError(f"/{endpoint} kept answering pages after {MAX_PAGES} pages; refused", endpoint=endpoint)
 
     def create_backtest(self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32,
                         parameters: dict[str, str | float] | None = None) -> Backtest:
@@ -316,6 +295,54 @@ class QuantConnectClient:
 
     def delete_backtest(self, project_id: int, backtest_id: str) -> None:
         self.call("backtests/delete", {"projectId": project_id, "backtestId": backtest_id})
+
+
+class PageWalk:
+    """docs/design.md, "Records": every item of a paged read, page by page. A page shorter than asked for does not end the
+    walk (a server may page by 50): an empty page does, or a short one once `expected` items are in. Pages advance by what
+    came back; a page that repeats items of the one before, or goes back (order ids only rise), ends the walk as an error.
+    `reported` is the largest `length` any page claimed, `calls` the pages asked for."""
+
+    def __init__(self, client: "QuantConnectClient", endpoint: str, key: str, project_id: int, backtest_id: str, expected: int | None) -> None:
+        self._client, self.endpoint, self.key = client, endpoint, key
+        self._payload = {"projectId": project_id, "backtestId": backtest_id}
+        self.expected = expected
+        self.count = self.reported = self.calls = 0
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        start, previous = 0, None
+        while True:
+            if self.calls >= MAX_PAGES:
+                raise ResponseFormatError(f"/{self.endpoint} kept answering pages after {MAX_PAGES} pages; refused", endpoint=self.endpoint)
+            self.calls += 1
+            body = self._client._until_ready(self.endpoint, {**self._payload, "start": start, "end": start + PAGE_SPAN}, self.key)
+            page = parse.page(body, self.key, self.endpoint)
+            length = body.get("length")
+            if type(length) is int and length > self.reported:
+                self.reported = length
+            if not page:
+                return
+            if previous is not None and _overlaps(previous, page):
+                raise ResponseFormatError(f"/{self.endpoint} answered a page that repeats or goes back (at item {start:,}); refused", endpoint=self.endpoint)
+            previous = page
+            self.count += len(page)
+            start += len(page)
+            yield page
+            if self.expected is not None and len(page) < PAGE_SPAN and self.count >= max(self.expected, self.reported):
+                return
+
+    def collect(self) -> "Pages":
+        items = [item for page in self for item in page]
+        return Pages(items, self.reported, self.calls)
+
+
+def _overlaps(previous: list[dict[str, Any]], page: list[dict[str, Any]]) -> bool:
+    """Order ids are integers that rise; other ids (insights' hex strings) must not reappear from the page before."""
+    last, first = previous[-1].get("id"), page[0].get("id")
+    if type(last) is int and type(first) is int:
+        return first <= last
+    before = {item.get("id") for item in previous if isinstance(item.get("id"), str)}
+    return any(item.get("id") in before for item in page if isinstance(item.get("id"), str))
 
 
 @dataclass(frozen=True)

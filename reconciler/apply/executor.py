@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -25,7 +26,18 @@ from reconciler.api.errors import APIError, NotFoundError, ResponseFormatError
 from reconciler.apply.pacing import Pacer
 from reconciler.apply.preflight import Task, last_check
 from reconciler.apply.recent import RecentLists
-from reconciler.apply.records import Archive, Journal, RecordWriteError, incomplete, listed_charts, total_orders
+from reconciler.apply.records import (
+    Archive,
+    ArchiveBudget,
+    Journal,
+    OverBudget,
+    RecordWriteError,
+    StagedArchive,
+    chart_problem,
+    incomplete,
+    listed_charts,
+    total_orders,
+)
 from reconciler.defaults import LAST_CHECK_LIST_AGE, PARALLELISM
 from reconciler.errors import Terminated
 from reconciler.models import Action, Outcome
@@ -54,6 +66,7 @@ class ExecutionSettings:
     parallelism: int = PARALLELISM
     fail_fast: bool = False
     max_rps: float | None = None
+    archive_budget: ArchiveBudget = field(default_factory=ArchiveBudget)
 
 
 @dataclass
@@ -71,6 +84,22 @@ LAST_CHECK_ATTEMPTS = 3
 
 class _Stopped(Exception):
     pass
+
+
+class _Meter:
+    """The calls one task made, and the archive budget of calls and seconds they may not pass."""
+
+    def __init__(self, budget: ArchiveBudget) -> None:
+        self.budget = budget
+        self.calls = 0
+        self.deadline = time.monotonic() + budget.max_seconds
+
+    def check(self, more: int) -> None:
+        """Before `more` calls: past the budget, they are not made."""
+        if self.calls + more > self.budget.max_calls:
+            raise OverBudget(f"past the archive budget of {self.budget.max_calls:,} calls per backtest (raise it with --archive-max-calls)")
+        if time.monotonic() > self.deadline:
+            raise OverBudget(f"past the archive budget of {self.budget.max_seconds:g} s per backtest (raise it with --archive-max-seconds)")
 
 
 class Executor:
@@ -165,64 +194,75 @@ class Executor:
         return result
 
     def _delete(self, plan: Plan, task: Task) -> TaskResult:
-        """docs/design.md, "Steps and stops": gather what the archive needs; then the last check on a fresh read and on
-        tags from a list at most LAST_CHECK_LIST_AGE seconds old; then the archive (with that read), the intent line and
-        the call. No call but the journal write comes between the last check and the delete."""
+        """docs/design.md, "Steps and stops": gather what the archive needs (streamed to its file); then the last check on a
+        fresh read and on tags from a list at most LAST_CHECK_LIST_AGE seconds old; then the archive is finished with that
+        read, the intent line, the call. No call but the journal write comes between the last check and the delete."""
         pid, bid = task.project_id, task.backtest_id
-        calls = 0
+        meter = _Meter(self.settings.archive_budget)
 
         def result(outcome: Outcome, error: str | None = None, archive: str | None = None, done: tuple[str, ...] = ()) -> TaskResult:
-            return TaskResult(pid, bid, Action.DELETE, outcome, error, archive, calls, done)
+            return TaskResult(pid, bid, Action.DELETE, outcome, error, archive, meter.calls, done)
 
-        # 1. What the archive needs besides the read: every chart the backtest lists, every order and insight.
-        parts: dict[str, Any] = {}
-        reported: dict[str, int] = {}
-        if self.archive is not None and self.archive.full:
-            try:
-                calls += 1
-                first = self._call(self.client.read_backtest_raw, pid, bid)["backtest"]
-                parts, reported, gathered = self._gather(pid, bid, first)
-                calls += gathered
-            except NotFoundError:
-                return result(Outcome.ALREADY_GONE)
-            except APIError as exc:
-                return result(Outcome.FAILED, f"archive incomplete, not deleted: {exc}")
-        archive: str | None = None
-        archived_read: Any = None
-        for _ in range(LAST_CHECK_ATTEMPTS):
-            # 2. The last check: the backtest as it is now (a read, and its tags from a recent list of its project).
-            try:
-                recent = self.recent_lists.get(pid)
-                calls += 1
-                body = self._call(self.client.read_backtest_raw, pid, bid)
-                live = parse.backtest(body["backtest"], pid)
-            except NotFoundError:
-                return result(Outcome.ALREADY_GONE, archive=archive)
-            except APIError as exc:
-                return result(Outcome.FAILED, f"read before delete failed, not deleted: {exc}", archive=archive)
-            listed = recent.backtests.get(bid)
-            if listed is None:
-                return result(Outcome.FAILED, "the read found it but its project's list does not: its tags are unknown; not deleted", archive=archive)
-            reason = last_check(plan, task, replace(live, tags=listed.tags))
-            if not reason and body["backtest"].get("tags") is not None:  # a read that does carry tags is heard too
-                reason = last_check(plan, task, live)
-            if reason:
-                return result(Outcome.SKIPPED, f"{reason}; not deleted", archive=archive)
-            # 3. The archive, with the read the check judged; the intent line; the call.
-            if self.archive is not None and body["backtest"] != archived_read:
-                document = {"backtest": body["backtest"], **parts}
-                missing = incomplete(document, body["backtest"], reported) if self.archive.full else None
-                if missing:
-                    return result(Outcome.FAILED, f"archive incomplete, not deleted: {missing}")
-                archive, archived_read = str(self.archive.write(pid, bid, document)), body["backtest"]
-            self.pacer.wait()
-            self.client.wait_for_rate_limit()
-            if recent.age() <= self.recent_lists.max_age:
-                break
-        else:
-            return result(Outcome.FAILED, f"could not check it within {self.recent_lists.max_age:g} s of the delete call; not deleted", archive=archive)
+        staged: StagedArchive | None = None
+        try:
+            # 1. What the archive needs besides the read: every chart the backtest lists, every order and insight.
+            charts: dict[str, str | None] = {}
+            reported: dict[str, int] = {}
+            if self.archive is not None and self.archive.full:
+                if self.stop.is_set():
+                    raise _Stopped
+                try:
+                    staged = self.archive.stage(pid, bid, self.settings.archive_budget)
+                    charts, reported = self._gather(pid, bid, staged, meter)
+                except NotFoundError:
+                    return result(Outcome.ALREADY_GONE)
+                except (APIError, OverBudget) as exc:
+                    return result(Outcome.FAILED, f"archive incomplete, not deleted: {exc}")
+            archive: str | None = None
+            archived_read: Any = None
+            for _ in range(LAST_CHECK_ATTEMPTS):
+                # 2. The last check: the backtest as it is now (a read, and its tags from a recent list of its project).
+                try:
+                    recent = self.recent_lists.get(pid)
+                    meter.calls += 1
+                    body = self._call(self.client.read_backtest_raw, pid, bid)
+                    live = parse.backtest(body["backtest"], pid)
+                except NotFoundError:
+                    return result(Outcome.ALREADY_GONE, archive=archive)
+                except APIError as exc:
+                    return result(Outcome.FAILED, f"read before delete failed, not deleted: {exc}", archive=archive)
+                listed = recent.backtests.get(bid)
+                if listed is None:
+                    return result(Outcome.FAILED, "the read found it but its project's list does not: its tags are unknown; not deleted", archive=archive)
+                reason = last_check(plan, task, replace(live, tags=listed.tags))
+                if not reason and body["backtest"].get("tags") is not None:  # a read that does carry tags is heard too
+                    reason = last_check(plan, task, live)
+                if reason:
+                    return result(Outcome.SKIPPED, f"{reason}; not deleted", archive=archive)
+                # 3. The archive, finished with the read the check judged; the intent line; the call.
+                if archive is not None and body["backtest"] != archived_read:
+                    return result(Outcome.FAILED, "it changed while its archive was written; not deleted (run apply again)", archive=archive)
+                if staged is not None and archive is None:
+                    missing = incomplete(body["backtest"], charts, staged.counts, reported)
+                    if missing:
+                        return result(Outcome.FAILED, f"archive incomplete, not deleted: {missing}")
+                    try:
+                        archive, archived_read = str(staged.finish(body["backtest"])), body["backtest"]
+                    except OverBudget as exc:
+                        return result(Outcome.FAILED, f"archive incomplete, not deleted: {exc}")
+                elif self.archive is not None and archive is None:
+                    archive, archived_read = str(self.archive.write(pid, bid, {"backtest": body["backtest"]})), body["backtest"]
+                self.pacer.wait()
+                self.client.wait_for_rate_limit()
+                if recent.age() <= self.recent_lists.max_age:
+                    break
+            else:
+                return result(Outcome.FAILED, f"could not check it within {self.recent_lists.max_age:g} s of the delete call; not deleted", archive=archive)
+        finally:
+            if staged is not None:
+                staged.abandon()  # nothing once it is in place; the partial file otherwise
         self.journal.intend(project=pid, backtest=bid, action="delete", before=task.entry.observed, archive=archive)
-        calls += 1
+        meter.calls += 1
         try:
             if self.stop.is_set():
                 raise _Stopped
@@ -234,24 +274,43 @@ class Executor:
         except NotFoundError:
             # Gone after we asked: our own earlier attempt whose answer was lost, most likely. Believe it only once a read agrees.
             outcome, error = self._confirm_gone(pid, bid)
-            calls += 1
+            meter.calls += 1
         except APIError as exc:
             outcome, error = Outcome.FAILED, str(exc)
         self.journal.record(project=pid, backtest=bid, action="delete", outcome=outcome.value, error=error, archive=archive)
         return result(outcome, error, archive=archive, done=("delete",) if outcome == Outcome.DELETED else ())
 
-    def _gather(self, pid: int, bid: str, read: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int], int]:
-        """Every chart the read lists with all its points, every order and insight (docs/design.md, "Records"), the
-        `length` their answers reported, and the calls made. A part that cannot be fetched: an APIError, no delete."""
+    def _gather(self, pid: int, bid: str, staged: StagedArchive, meter: "_Meter") -> tuple[dict[str, str | None], dict[str, int]]:
+        """Every chart the read lists with all its points, every order and insight (docs/design.md, "Records"), streamed
+        into the staged archive within the budget; each chart's problem (or None) and the `length` the pages reported.
+        A part that cannot be fetched: an APIError; past a budget: OverBudget. Either way, no delete."""
+        meter.check(1)
+        meter.calls += 1
+        read = self._call(self.client.read_backtest_raw, pid, bid)["backtest"]
         names = listed_charts(read)
         if names is None:
             raise ResponseFormatError("the read lists its charts in a shape other than an object keyed by name")
-        charts = {name: self._call(self.client.read_chart, pid, bid, name) for name in names}
-        orders = self._call(self.client.read_orders, pid, bid, total_orders(read))
-        insights = self._call(self.client.read_insights, pid, bid)
-        calls = len(names) + orders.calls + insights.calls
-        return ({"charts": charts, "orders": orders.items, "insights": insights.items},
-                {"orders": orders.reported, "insights": insights.reported}, calls)
+        charts: dict[str, str | None] = {}
+        for name in names:
+            meter.check(1)
+            meter.calls += 1
+            chart = self._call(self.client.read_chart, pid, bid, name)
+            charts[name] = chart_problem(name, chart)
+            staged.add_chart(name, chart)
+        reported = {}
+        for key, endpoint, expected in (("orders", "backtests/orders/read", total_orders(read)), ("insights", "backtests/read/insights", None)):
+            staged.start(key)
+            walk = self.client.walk_pages(endpoint, key, pid, bid, expected)
+            try:
+                for page in walk:
+                    staged.add(page)
+                    if self.stop.is_set():
+                        raise _Stopped
+                    meter.check(walk.calls + 1)  # the next page
+            finally:
+                meter.calls += walk.calls
+            reported[key] = walk.reported
+        return charts, reported
 
     def _confirm_gone(self, pid: int, bid: str) -> tuple[Outcome, str | None]:
         try:

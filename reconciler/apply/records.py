@@ -13,12 +13,14 @@ import fcntl
 import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
-from reconciler.fsutil import write_atomic
+from reconciler.defaults import ARCHIVE_MAX_BYTES, ARCHIVE_MAX_CALLS, ARCHIVE_MAX_SECONDS
+from reconciler.fsutil import fsync_directory, write_atomic
 from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, utcnow
 
@@ -159,10 +161,22 @@ class Archive:
                     raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
             text = json.dumps({**document, "archived_at": archived_at, "tool_version": __version__}, ensure_ascii=False) + "\n"  # compact: the C encoder
             write_atomic(path, text)
-            self._index(index_entry(project_id, backtest_id, document, archived_at, len(text.encode())))
+            self._index(index_entry_of(project_id, backtest_id, document, archived_at, len(text.encode())))
         except (OSError, ValueError) as exc:
             raise RecordWriteError(path, exc) from None
         return path
+
+    def stage(self, project_id: int, backtest_id: str, budget: "ArchiveBudget") -> "StagedArchive":
+        """A full archive written as it is fetched: parts stream to a temp file, the read comes last (after the last check)."""
+        path = self.path_for(project_id, backtest_id)
+        try:
+            for directory in (self.directory, path.parent):
+                if directory.is_symlink():
+                    raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return StagedArchive(self, project_id, backtest_id, path, budget)
+        except OSError as exc:
+            raise RecordWriteError(path, exc) from None
 
     def _index(self, entry: dict[str, Any]) -> None:
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
@@ -194,44 +208,137 @@ def total_orders(read: dict[str, Any]) -> int | None:
     return value if type(value) is int and 0 <= value < 10**12 else None
 
 
-def incomplete(document: dict[str, Any], read: dict[str, Any], reported: Mapping[str, int]) -> str | None:
+def chart_problem(name: str, chart: Any) -> str | None:
+    """Why a chart as /backtests/chart/read returned it is not all of that chart, or None: every series needs its points."""
+    series = chart.get("series") if isinstance(chart, dict) else None
+    if not isinstance(series, dict):
+        return f"chart {name[:80]!r} is missing"
+    values = [item.get("values") if isinstance(item, dict) else None for item in series.values()]
+    if not all(isinstance(points, list) for points in values) or not any(values):
+        return f"chart {name[:80]!r} has no points"
+    return None
+
+
+def incomplete(read: dict[str, Any], charts: Mapping[str, str | None], counts: Mapping[str, int], reported: Mapping[str, int]) -> str | None:
     """Why a full archive is not everything the API said exists, or None (docs/design.md, "Records").
 
-    After the delete the archive is the only copy: every chart the read lists, each with its points; at least as
-    many orders as the read's `Total Orders`; at least as many orders and insights as any answer's `length`.
+    After the delete the archive is the only copy: every chart the read lists, each with its points (`charts`: each
+    fetched chart's problem, or None); at least as many orders as the read's `Total Orders`; at least as many orders and
+    insights as any answer's `length`.
     """
     names = listed_charts(read)
     if names is None:
         return "the read lists its charts in a shape other than an object keyed by name"
-    charts = document.get("charts")
-    if not isinstance(charts, dict):
-        return "charts are not an object keyed by name"
     for name in names:
-        chart = charts.get(name)
-        series = chart.get("series") if isinstance(chart, dict) else None
-        if not isinstance(series, dict):
+        if name not in charts:
             return f"chart {name[:80]!r} is missing"
-        values = [item.get("values") if isinstance(item, dict) else None for item in series.values()]
-        if not all(isinstance(points, list) for points in values) or not any(values):
-            return f"chart {name[:80]!r} has no points"
+        if charts[name]:
+            return charts[name]
     expected = {"orders": max(total_orders(read) or 0, reported.get("orders", 0)), "insights": reported.get("insights", 0)}
     for key, count in expected.items():
-        items = document.get(key)
-        if not isinstance(items, list):
-            return f"{key} are missing"
-        if len(items) < count:
-            return f"{len(items):,} of {count:,} {key} were read"
+        if counts.get(key, 0) < count:
+            return f"{counts.get(key, 0):,} of {count:,} {key} were read"
     return None
 
 
-def index_entry(project_id: int, backtest_id: str, document: dict[str, Any], archived_at: str, size: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ArchiveBudget:
+    """What fetching one backtest's archive may cost, whatever the server sends (docs/design.md, "Records"). Memory holds
+    one answer at a time (at most the client's 64 MiB cap): pages stream to the archive file."""
+
+    max_bytes: int = ARCHIVE_MAX_BYTES
+    max_calls: int = ARCHIVE_MAX_CALLS
+    max_seconds: float = ARCHIVE_MAX_SECONDS
+
+
+class OverBudget(ReconcilerError):
+    """Past a budget: the archive is incomplete, and the backtest is not deleted."""
+
+
+class StagedArchive:
+    """One full archive in the making: `{"charts": {...}, "orders": [...], "insights": [...]` streamed to a temp file beside
+    its final place, then the read, `archived_at` and `tool_version`, fsync, rename. Never renamed incomplete."""
+
+    def __init__(self, archive: Archive, project_id: int, backtest_id: str, path: Path, budget: ArchiveBudget) -> None:
+        self.archive, self.project_id, self.backtest_id, self.path, self.budget = archive, project_id, backtest_id, path, budget
+        self.temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        self.size = 0
+        self.counts = {"orders": 0, "insights": 0, "charts": 0}
+        self._section: str | None = None
+        self._fd = _open_nofollow(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        self._write('{"charts":{')
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        if self.size + len(data) > self.budget.max_bytes:
+            raise OverBudget(f"past the archive budget of {self.budget.max_bytes // 2**20:,} MiB per backtest (raise it with --archive-max-bytes)")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise RecordWriteError(self.temp, exc) from None
+        self.size += len(data)
+
+    def add_chart(self, name: str, chart: dict[str, Any]) -> None:
+        self._write(("," if self.counts["charts"] else "") + json.dumps(name, ensure_ascii=False) + ":" + json.dumps(chart, ensure_ascii=False))
+        self.counts["charts"] += 1
+
+    def start(self, key: str) -> None:
+        self._write(("}" if self._section is None else "]") + f',"{key}":[')
+        self._section = key
+
+    def add(self, items: list[dict[str, Any]]) -> None:
+        assert self._section is not None
+        if items:
+            text = json.dumps(items, ensure_ascii=False)[1:-1]  # the page's items, without its brackets
+            self._write(("," if self.counts[self._section] else "") + text)
+            self.counts[self._section] += len(items)
+
+    def finish(self, read: dict[str, Any]) -> Path:
+        """The read the last check judged, then durably in place; its index line after the file."""
+        archived_at = format_iso(utcnow())
+        self._write(("}" if self._section is None else "]") + ',"backtest":' + json.dumps(read, ensure_ascii=False)
+                    + f',"archived_at":{json.dumps(archived_at)},"tool_version":{json.dumps(__version__)}}}\n')
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self.temp, self.path)
+            fsync_directory(self.path.parent)
+            self.archive._index(index_entry(self.project_id, self.backtest_id, read, archived_at, self.size, full=True, **self.counts))
+        except OSError as exc:
+            raise RecordWriteError(self.path, exc) from None
+        return self.path
+
+    def abandon(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        try:
+            os.unlink(self.temp)
+        except OSError:
+            pass
+
+
+def index_entry(project_id: int, backtest_id: str, backtest: Any, archived_at: str, size: int, *, full: bool, orders: int = 0,
+                insights: int = 0, charts: int = 0) -> dict[str, Any]:
     """What `archive ls` shows of one archive, without reading it."""
-    backtest = document.get("backtest") if isinstance(document.get("backtest"), dict) else {}
+    backtest = backtest if isinstance(backtest, dict) else {}
     statistics = backtest.get("statistics") if isinstance(backtest.get("statistics"), dict) else {}
     return {"project": project_id, "backtest": backtest_id, "name": backtest.get("name", ""), "created": backtest.get("created", ""),
             "status": backtest.get("status", ""), "statistics": {k: statistics[k] for k in KEY_STATISTICS if k in statistics},
-            "orders": len(document.get("orders") or []), "insights": len(document.get("insights") or []), "charts": len(document.get("charts") or {}),
-            "full": "orders" in document, "size": size, "archived_at": archived_at}
+            "orders": orders, "insights": insights, "charts": charts, "full": full, "size": size, "archived_at": archived_at}
+
+
+def index_entry_of(project_id: int, backtest_id: str, document: dict[str, Any], archived_at: str, size: int) -> dict[str, Any]:
+    """The index entry of a whole archive document (an archive the index missed, or a summary archive)."""
+    def count(key: str) -> int:
+        value = document.get(key)
+        return len(value) if isinstance(value, (list, dict)) else 0
+
+    return index_entry(project_id, backtest_id, document.get("backtest"), archived_at, size, full="orders" in document,
+                       orders=count("orders"), insights=count("insights"), charts=count("charts"))
 
 
 #: The statistics `archive ls` shows, as /backtests/read names them.

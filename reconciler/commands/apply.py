@@ -10,11 +10,14 @@ from typing import TextIO
 
 from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.preflight import Preflight, preflight
-from reconciler.apply.records import Archive, Journal, RecordsLock
+from reconciler.apply.records import Archive, ArchiveBudget, Journal, RecordsLock
 from reconciler.apply.result import ApplyResult, render_json, render_text
 from reconciler.commands.plan import PlanOptions, make_plan
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import (
+    ARCHIVE_MAX_BYTES,
+    ARCHIVE_MAX_CALLS,
+    ARCHIVE_MAX_SECONDS,
     DEFAULT_ARCHIVE_DIR,
     DEFAULT_JOURNAL,
     DEFAULT_MAX_DELETES,
@@ -49,6 +52,7 @@ class ApplyOptions:
     max_updates: int = DEFAULT_MAX_UPDATES
     archive_dir: Path | None = DEFAULT_ARCHIVE_DIR  # None: --no-archive
     archive_full: bool = True  # --archive full (charts, orders, insights) or summary (the read alone)
+    archive_budget: tuple[int, int, float] = (ARCHIVE_MAX_BYTES, ARCHIVE_MAX_CALLS, ARCHIVE_MAX_SECONDS)  # bytes, calls, seconds per backtest
     journal: Path = DEFAULT_JOURNAL
     fail_fast: bool = False
     max_rps: float | None = None
@@ -86,7 +90,8 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
         return 0
     if options.plan_file is None and not options.yes:
         _confirm(human)
-    settings = ExecutionSettings(parallelism=planning.parallelism, fail_fast=options.fail_fast, max_rps=options.max_rps)
+    settings = ExecutionSettings(parallelism=planning.parallelism, fail_fast=options.fail_fast, max_rps=options.max_rps,
+                                 archive_budget=ArchiveBudget(*options.archive_budget))
     progress = Progress(len(checked.tasks), rt.stderr, interactive=rt.stderr.isatty())
     journal = Journal(options.journal)
     try:

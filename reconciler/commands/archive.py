@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from reconciler.apply.records import INDEX_NAME, index_entry
+from reconciler.apply.records import INDEX_NAME, index_entry_of
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ReconcilerError
 from reconciler.models import is_backtest_id
@@ -45,7 +45,7 @@ def entries(directory: Path, project: int | None = None) -> list[dict[str, Any]]
         key = (int(path.parent.name), path.stem)
         if key not in found:
             document = _load(path)
-            found[key] = index_entry(key[0], key[1], document, str(document.get("archived_at", "")), path.stat().st_size)
+            found[key] = index_entry_of(key[0], key[1], document, str(document.get("archived_at", "")), path.stat().st_size)
     rows = [e for e in found.values() if project is None or e["project"] == project]
     return sorted(rows, key=lambda e: (e["project"], str(e.get("created", "")), e["backtest"]))
 
