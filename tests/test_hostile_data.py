@@ -16,6 +16,7 @@ from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import ExecutionSettings, Executor
 from reconciler.apply.preflight import preflight
 from reconciler.apply.records import Archive, ArchiveBudget, Journal
+from reconciler.commands.archive import spreadsheet_safe
 from reconciler.live import fetch_states
 from reconciler.manifest.load import load_manifest
 from reconciler.models import Outcome
@@ -120,3 +121,79 @@ def test_archive_budgets_are_apply_options(tmp_path: Path) -> None:
     result = run_cli("apply", "--help")
     for option in ("--archive-max-bytes", "--archive-max-calls", "--archive-max-seconds"):
         assert option in result.stdout
+
+
+# --- 3 and 4. the archive commands trust nothing in their files -------------------------------------
+
+GOOD = "a" * 32
+
+
+def write_archive(root: Path, backtest_id: str, document: Any, project: int = 5) -> Path:
+    path = root / str(project) / f"{backtest_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
+
+
+def good_document(**parts: Any) -> dict[str, Any]:
+    return {"backtest": {"backtestId": GOOD, "projectId": 5, "name": "good", "created": "2026-01-02 10:00:00", "status": "Completed.",
+                         "statistics": {"Sharpe Ratio": "1.2"}},
+            "charts": {"Strategy Equity": {"name": "Strategy Equity", "series": {"Equity": {"values": [[1700000000, 100.0], [1700086400, 101.0]]}}}},
+            "orders": [], "insights": [], "archived_at": "2026-11-29T00:00:00Z", "tool_version": "0.2.0", **parts}
+
+
+def test_csv_export_neutralises_cells_a_spreadsheet_would_run(tmp_path: Path) -> None:
+    """Order tags come from the algorithm, so any collaborator sets them: `=cmd|' /C calc'!A0` was written as it was."""
+    tags = ["=cmd|' /C calc'!A0", '=HYPERLINK("https://evil.invalid")', "+SUM(A1:A2)", "@SUM(A1)", "-2+3", "\tTAB", "plain", "-12.5", "+3"]
+    orders = [{"id": n + 1, "time": "2026-01-02T14:30:00Z", "symbol": {"value": tag if n == 0 else "SPY"}, "quantity": -5, "price": 10.0, "tag": tag}
+              for n, tag in enumerate(tags)]
+    write_archive(tmp_path, GOOD, good_document(orders=orders))
+    result = run_cli("archive", "export", GOOD, "--what", "orders", "--format", "csv", "--archive-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["tag"] for row in rows] == ["'=cmd|' /C calc'!A0", "'=HYPERLINK(\"https://evil.invalid\")", "'+SUM(A1:A2)", "'@SUM(A1)", "'-2+3",
+                                            "'\tTAB", "plain", "-12.5", "+3"]
+    assert rows[0]["symbol"] == "'=cmd|' /C calc'!A0" and rows[1]["quantity"] == "-5"  # numbers stay numbers
+    assert not any(cell.startswith(("=", "@")) for row in rows for cell in row.values())
+    assert spreadsheet_safe("\rCR") == "'\rCR" and spreadsheet_safe(-5) == -5  # a CR does not survive text-mode reading above
+
+
+@pytest.mark.parametrize("damage", [
+    "not json", "[1, 2]", {"backtest": "a string"},
+    {"charts": ["Strategy Equity"]}, {"charts": "Strategy Equity"}, {"orders": 12}, {"insights": {"a": 1}},
+    {"charts": {"Strategy Equity": {"series": {"Equity": {"values": [[1, float("nan")], [1e300, float("inf")], [2, 5.0]]}}}}},
+    {"backtest": {"backtestId": "b" * 32, "name": "x", "created": "\x1b]0;pwned\x07\x1b[2J", "status": "\u202eCompleted", "statistics": [1]}},
+])
+def test_a_damaged_or_hostile_archive_is_skipped_or_one_line(tmp_path: Path, damage: Any) -> None:
+    """One damaged file not in the index made `archive ls` fail entirely; odd shapes exited 3; an ESC reached the terminal."""
+    write_archive(tmp_path, GOOD, good_document())
+    bad_id = "b" * 32
+    document = damage if isinstance(damage, str) else ({**good_document(), **damage} if isinstance(damage, dict) else damage)
+    if isinstance(damage, dict) and "backtest" not in damage:
+        document["backtest"] = {**document["backtest"], "backtestId": bad_id}
+    bad = write_archive(tmp_path, bad_id, json.dumps(document) if not isinstance(document, str) else document)
+    listed = run_cli("archive", "ls", "--archive-dir", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert GOOD in listed.stdout and "Traceback" not in listed.stderr
+    assert "\x1b" not in listed.stdout + listed.stderr and "\u202e" not in listed.stdout + listed.stderr
+    damaged = isinstance(damage, str) or isinstance(damage, list) or damage == {"backtest": "a string"}
+    assert (f"warning: skipping {bad}" in listed.stderr) == damaged
+    for command in (["show", bad_id], ["export", bad_id, "--what", "equity", "--format", "csv"], ["export", bad_id, "--what", "orders", "--format", "csv"]):
+        result = run_cli("archive", *command, "--archive-dir", str(tmp_path))
+        assert result.returncode in (0, 1), (command, result.stderr)
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr, (command, result.stderr)
+        assert "\x1b" not in result.stdout + result.stderr and "\u202e" not in result.stdout + result.stderr
+        if result.returncode == 1:
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_damaged_index_line_is_not_believed(tmp_path: Path) -> None:
+    """A wrong type in an index entry exited 3; now the line is passed over and the file read instead."""
+    write_archive(tmp_path, GOOD, good_document())
+    (tmp_path / "index.jsonl").write_text(json.dumps({"project": "5", "backtest": GOOD, "orders": "many", "size": None}) + "\n"
+                                          + json.dumps({"project": 5, "backtest": "../../etc", "name": "x"}) + "\n")
+    result = run_cli("archive", "ls", "--archive-dir", str(tmp_path))
+    assert result.returncode == 0 and GOOD in result.stdout and "1 archive under" in result.stdout, result.stdout + result.stderr
