@@ -81,7 +81,9 @@ def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -
         import traceback
 
         traceback.print_exc()
-    click.echo(f"error: {message}", err=True)
+    from reconciler.plan.untrusted import lines_safe
+
+    click.echo(f"error: {lines_safe(message)}", err=True)  # server errors and names reach this line: neutralised here, once
     ctx.exit(code)
 
 

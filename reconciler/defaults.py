@@ -16,7 +16,7 @@ RETRIES = 9  # retries per call: 10 attempts survive a 1-in-4 failure rate over 
 #: The last check before a delete takes tags from a /backtests/list fetched at most this many seconds before the call.
 LAST_CHECK_LIST_AGE = 2.0
 #: What archiving one backtest may cost, whatever the server sends (apply --archive-max-bytes/-calls/-seconds): a
-#: 1,000,000-order backtest is about 10,200 calls and 300 MiB.
+#: 1,000,000-order backtest is about 10,200 calls and 610 MiB (measured: bench/bench_archive_memory.py).
 ARCHIVE_MAX_BYTES = 2 * 1024**3
 ARCHIVE_MAX_CALLS = 25_000
 ARCHIVE_MAX_SECONDS = 3600.0

@@ -7,10 +7,13 @@ Each test reproduces one finding against our own hostile server on 127.0.0.1
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import ExecutionSettings, Executor
@@ -197,3 +200,85 @@ def test_a_damaged_index_line_is_not_believed(tmp_path: Path) -> None:
                                           + json.dumps({"project": 5, "backtest": "../../etc", "name": "x"}) + "\n")
     result = run_cli("archive", "ls", "--archive-dir", str(tmp_path))
     assert result.returncode == 0 and GOOD in result.stdout and "1 archive under" in result.stdout, result.stdout + result.stderr
+
+
+# --- 5 and 6. one output boundary: nothing from the account reaches a terminal, a comment or a page raw ---------
+
+_HOSTILE_PIECES = ["\x1b]0;pwned\x07", "\x1b[2J", "\u202e", "\u2066", "\r", "\x00", "\x9b", "<script>alert(1)</script>", "<img src=x onerror=y>",
+                   "[click](https://evil.invalid/phish)", "https://evil.invalid/phish", "www.evil.invalid/login", "@octocat", "#1", "{name}",
+                   "| cell |", "`code`", "**bold**", "&amp;", "mail@evil.invalid", "\n# heading", "<!--", "-->"]
+hostile_text = st.lists(st.one_of(st.sampled_from(_HOSTILE_PIECES), st.text(max_size=4)), min_size=1, max_size=5).map("".join)
+
+
+def _plan_of(names: list[str], project_name: str, tag: str) -> Any:
+    from datetime import timedelta
+
+    from reconciler.manifest.build import DEFAULT_RULES, build_project
+    from reconciler.manifest.model import DeclaredBacktest
+    from reconciler.models import Backtest
+    from reconciler.projects import ProjectState
+
+    backtests = [Backtest(id=f"{n + 1:032x}", project_id=1, name=name, created=NOW - timedelta(days=n), status="completed", raw_status=name[:20],
+                          tags=(tag, "x"), note=name) for n, name in enumerate(names)]
+    spec = build_project({**DEFAULT_RULES, "prune": True, "keep": [{"last": 1}]}, id=1, name=None,
+                         backtests=(DeclaredBacktest(id=backtests[0].id, name=names[-1] + "!", note=tag, tags=(tag,)),))
+    return build_plan([ProjectState(spec, 1, project_name, backtests)], NOW, manifest_digest="sha256:x", api_url="https://www.quantconnect.com/api/v2")
+
+
+def _visible(text: str) -> bool:
+    return not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]", text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=st.lists(hostile_text, min_size=2, max_size=4), project_name=hostile_text, tag=hostile_text, error=hostile_text)
+def test_every_view_neutralises_what_the_account_wrote(names: list[str], project_name: str, tag: str, error: str) -> None:
+    """Names, notes, tags, project names and server errors pass one neutralising function per format in every view."""
+    import cmarkgfm
+
+    from reconciler.apply.executor import Execution, TaskResult
+    from reconciler.apply.result import ApplyResult, render_text as render_apply
+    from reconciler.models import Action
+    from reconciler.plan.html import render_html
+    from reconciler.plan.render import render_markdown, render_summary, render_text
+    from reconciler.plan.untrusted import lines_safe
+
+    plan = _plan_of(names, project_name, tag)
+    checked = preflight(plan, {})
+    failed = Execution(results=[TaskResult(1, f"{1:032x}", Action.DELETE, Outcome.FAILED, error), TaskResult(1, f"{2:032x}", Action.DELETE, Outcome.SKIPPED, error)])
+    for text in (render_text(plan, show_kept=True), render_summary(plan), render_apply(ApplyResult(plan, checked, failed, Path("j"), None)),
+                 lines_safe(f"refused:\n  {error}\n  {project_name}")):
+        assert _visible(text), repr(text)
+    markdown = render_markdown(plan)
+    assert _visible(markdown)
+    html = cmarkgfm.github_flavored_markdown_to_html(markdown)  # GitHub's own renderer
+    assert "<a " not in html and "<script" not in html and "<img" not in html, html
+    assert not re.search(r"<h\d", html.split("<table>", 1)[-1])  # a name never opens a heading
+    page = render_html(plan)
+    assert "<script" not in page and "<img" not in page and "<!--" not in page.split("<body", 1)[-1]
+
+
+def test_a_server_error_with_escape_sequences_reaches_the_terminal_neutralised(hostile: HostileServer) -> None:
+    """`reconciler auth` against a server whose error holds an OSC sequence and a right-to-left override wrote both to stderr."""
+    hostile.routes["authenticate"] = lambda p: Reply(200, {"success": False, "errors": ["\x1b]8;;https://evil.invalid\x07click here\x1b]8;;\x07 \u202egnp.exe"]})
+    from helpers import cli_env
+
+    result = run_cli("auth", env=cli_env(hostile.url))
+    assert result.returncode == 1 and "click here" in result.stderr
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr and "\\u001b]8;;https://evil.invalid\\u0007" in result.stderr
+
+
+def test_import_writes_names_that_round_trip_and_show_nothing_raw(hostile: HostileServer) -> None:
+    """A declared name keeps its exact text (so plan shows no change), yet no bidi override reaches the terminal."""
+    name = "Alpha \u202eevil\x1b[2J"
+    hostile.routes["projects/read"] = lambda p: ok(projects=[{"projectId": 1, "name": "P \u202e"}])
+    hostile.routes["backtests/list"] = lambda p: ok(backtests=[summary(BID, name=name, tags=["t\u2066"])])
+    from helpers import cli_env
+
+    import yaml
+
+    result = run_cli("import", "--project", "1", env=cli_env(hostile.url))
+    assert result.returncode == 0, result.stderr
+    assert _visible(result.stdout), result.stdout
+    document = yaml.safe_load(result.stdout)
+    declared = document["projects"][0]["backtests"][0]
+    assert declared["name"] == name and declared["tags"] == ["t\u2066"]

@@ -12,6 +12,7 @@ from reconciler.apply.executor import Execution, TaskResult
 from reconciler.apply.preflight import Preflight
 from reconciler.models import Action, Outcome
 from reconciler.plan.model import Plan
+from reconciler.plan.untrusted import lines_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 3, 130, 143
 RESULT_FORMAT_VERSION = 1
@@ -76,7 +77,7 @@ def render_text(result: ApplyResult) -> str:
             lines.append(f"  {r.outcome.value}: {r.action.value} {r.backtest_id} in project {r.project_id}: {r.error}")
     where = f"Journal: {result.journal}" + (f"; archives under {result.archive_dir}/" if result.archive_dir else "; archiving was off (--no-archive)")
     lines.append(where)
-    return "\n".join(lines)
+    return lines_safe("\n".join(lines))  # errors carry the server's words
 
 
 def render_json(result: ApplyResult) -> str:

@@ -48,8 +48,9 @@ def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelis
 
 
 def _scalar(text: str) -> str:
-    """A YAML double-quoted scalar (JSON's string syntax is a subset of it): safe for any name or tag."""
-    return json.dumps(text, ensure_ascii=False)
+    """A YAML double-quoted scalar (JSON's string syntax is a subset of it): safe for any name or tag. Invisible and
+    bidirectional characters are written as `\\uXXXX` escapes, which YAML reads back as the same characters."""
+    return terminal_safe(json.dumps(text, ensure_ascii=False))
 
 
 def _describe(b: Backtest) -> str:
