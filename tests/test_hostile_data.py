@@ -282,3 +282,32 @@ def test_import_writes_names_that_round_trip_and_show_nothing_raw(hostile: Hosti
     document = yaml.safe_load(result.stdout)
     declared = document["projects"][0]["backtests"][0]
     assert declared["name"] == name and declared["tags"] == ["t\u2066"]
+
+
+# --- 9. the sandbox cannot be held by half-sent requests -----------------------------------------------
+
+
+def test_half_sent_requests_are_dropped_and_threads_are_capped(start_sandbox: Callable[..., Any]) -> None:
+    """3,000 half-sent requests held 3,000 threads. Now a request has a few seconds to arrive, and connections are capped."""
+    import socket
+    import threading
+    import time
+
+    from conftest import make_client
+
+    server = start_sandbox(state={"projects": [{"projectId": 1, "name": "P", "backtests": []}]}, request_seconds=0.5, max_connections=8)
+    host, port = "127.0.0.1", server.port
+    sockets = []
+    for _ in range(40):
+        sock = socket.create_connection((host, port), timeout=5)
+        sock.sendall(b"POST /api/v2/backtests/list HTTP/1.1\r\nHost: x\r\nContent-Len")  # and nothing more
+        sockets.append(sock)
+    time.sleep(0.2)
+    handlers = [t for t in threading.enumerate() if t.name.startswith("Thread-") and t.is_alive()]
+    assert len(handlers) <= 8 + 2, len(handlers)
+    time.sleep(1.0)  # past request_seconds: every half-sent request was dropped
+    for sock in sockets:
+        sock.settimeout(2)
+        assert sock.recv(100) == b""  # closed by the server
+        sock.close()
+    assert make_client(server).list_backtests(1) == []  # and the server serves again

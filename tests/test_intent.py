@@ -327,12 +327,41 @@ def test_second_apply_refuses_at_once_and_a_dead_holder_is_taken_over(start_sand
     assert time.monotonic() - started < 10  # at once, not after the first finished
     assert second.returncode == 1
     assert f"another apply is running on these records (pid {first.pid}, started " in second.stderr
-    assert ".reconciler/apply.lock" in second.stderr
+    assert ".reconciler/journal.jsonl.lock" in second.stderr
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     third = run_cli("apply", str(manifest), "--yes", cwd=tmp_path, env=cli_env(server.url))
     assert third.returncode == 0, third.stdout[-2000:] + third.stderr
-    assert f"pid {first.pid}" not in (tmp_path / ".reconciler" / "apply.lock").read_text()
+    assert f"pid {first.pid}" not in (tmp_path / ".reconciler" / "journal.jsonl.lock").read_text()
+
+
+@pytest.mark.parametrize("shared", ["journal", "archive"])
+def test_applies_from_two_directories_sharing_records_refuse(start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path,
+                                                            shared: str) -> None:
+    """The lock was per working directory: two applies sharing --journal and --archive-dir both ran and both reported 913 deleted."""
+    server = start_sandbox(db=demo_db, faults=Faults(latency_ms=30))
+    manifest = write(tmp_path, f"version: 1\nprojects:\n  - id: {SCRATCH}\n    delete: [{{status: failed}}]\n")
+    records = tmp_path / "records"
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+
+    def args(here: Path) -> list[str]:
+        journal = records / "journal.jsonl" if shared == "journal" else here / "journal.jsonl"
+        archive = records / "archive" if shared == "archive" else here / "archive"
+        return ["apply", str(manifest), "--yes", "--parallelism", "1", "--journal", str(journal), "--archive-dir", str(archive)]
+
+    first = subprocess.Popen([sys.executable, "-m", "reconciler", *args(one)], cwd=one, env=cli_env(server.url),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started_file = (records / "journal.jsonl") if shared == "journal" else (one / "journal.jsonl")
+    deadline = time.monotonic() + 60
+    while not (started_file.exists() and started_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = run_cli(*args(two), cwd=two, env=cli_env(server.url))
+    first.communicate(timeout=120)
+    assert second.returncode == 1 and f"another apply is running on these records (pid {first.pid}, started " in second.stderr
+    lock = records / "journal.jsonl.lock" if shared == "journal" else records / "archive" / "apply.lock"
+    assert f"it holds {lock}" in second.stderr
 
 
 # --- 4. the empty guard, again at apply time -----------------------------------------------------

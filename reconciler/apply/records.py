@@ -1,6 +1,6 @@
-"""What apply leaves behind: a write-ahead journal, durable archives, and the lock on the records directory.
+"""What apply leaves behind: a write-ahead journal, durable archives, and the locks on both.
 
-docs/design.md, "Safety": the journal line that announces a mutating call is on disk
+docs/design.md, "Records": the journal line that announces a mutating call is on disk
 (fsync) before the call is sent, so after a crash every backtest that may have been
 deleted has a line. Files are opened without following symlinks: a committed
 `journal.jsonl -> ~/.bashrc` is refused, never appended to.
@@ -24,7 +24,7 @@ from reconciler.fsutil import fsync_directory, write_atomic
 from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, utcnow
 
-LOCK_NAME = "apply.lock"
+LOCK_NAME = "apply.lock"  # inside an archive directory; a journal's lock is `<journal>.lock` beside it
 
 
 class RecordWriteError(ReconcilerError):
@@ -51,32 +51,40 @@ def _open_nofollow(path: Path, flags: int) -> int:
 
 
 class RecordsLock:
-    """One apply at a time per records directory (flock: the kernel drops a dead process's lock)."""
+    """One apply at a time on what it writes (docs/design.md, "Apply"): the journal file and the archive directory, each
+    locked on its own whatever the working directory (flock: the kernel drops a dead process's lock)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / LOCK_NAME
-        self._fd: int | None = None
+    def __init__(self, journal: Path, archive_dir: Path | None) -> None:
+        self.paths = [journal.parent / f"{journal.name}.lock"] + ([archive_dir / LOCK_NAME] if archive_dir is not None else [])
+        self._fds: list[int] = []
 
     def acquire(self) -> "RecordsLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            for path in self.paths:
+                self._fds.append(self._take(path))
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def _take(self, path: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _open_nofollow(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
             os.close(fd)
-            raise ApplyLocked(f"another apply is running on these records ({holder}); it holds {self.path}. "
+            raise ApplyLocked(f"another apply is running on these records ({holder}); it holds {path}. "
                               "Wait for it to finish; a lock left by a process that died is taken over automatically") from None
         # A lock of a dead process was released by the kernel: this process takes it over and says so in the file.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, started {format_iso(utcnow())}\n".encode(), 0)
-        self._fd = fd
-        return self
+        return fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+        while self._fds:
+            os.close(self._fds.pop())  # closing drops the flock
 
     def __enter__(self) -> "RecordsLock":
         return self.acquire()

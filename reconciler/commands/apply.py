@@ -22,7 +22,6 @@ from reconciler.defaults import (
     DEFAULT_JOURNAL,
     DEFAULT_MAX_DELETES,
     DEFAULT_MAX_UPDATES,
-    RECORDS_DIR,
 )
 from reconciler.engine.guards import leaves_nothing_completed
 from reconciler.errors import ReconcilerError
@@ -61,8 +60,8 @@ class ApplyOptions:
 
 
 def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
-    # One apply at a time per records directory (.reconciler/ of the working directory), checked before anything else.
-    with RecordsLock(RECORDS_DIR):
+    # One apply at a time on the journal and on the archive directory, whatever the working directory: checked first.
+    with RecordsLock(options.journal, options.archive_dir):
         return _run_locked(rt, planning, options)
 
 

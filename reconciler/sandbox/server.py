@@ -15,6 +15,7 @@ import json
 import math
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -58,6 +59,9 @@ class SandboxConfig:
     max_clock_skew: float = 300.0
     fault_seed: int | None = None
     access_log: bool = False
+    request_seconds: float = 5.0  # a connection that has not sent a whole request by then is dropped (slowloris)
+    idle_seconds: float = 30.0  # a keep-alive connection with no new request for this long is closed
+    max_connections: int = 64  # connections served at once; one more is closed at once
 
 
 class Encoded(str):
@@ -402,16 +406,46 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: "_HTTPServer"
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.app.config.idle_seconds)
+
+    def handle_one_request(self) -> None:
+        """Wait (at most idle_seconds) for a request to begin; from its first byte, the whole request must be in within
+        request_seconds, or the connection is dropped: half-sent requests cannot hold the server's threads."""
+        try:
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except OSError:  # the idle timeout, or the client went away
+            self.close_connection = True
+            return
+        self.server.watch(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self._request_read()
+
+    def _request_read(self) -> None:
+        self.server.unwatch(self.connection)
+
     def do_GET(self) -> None:  # noqa: N802
+        self._request_read()
         self._handle(body=b"")
 
     def do_POST(self) -> None:  # noqa: N802
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self._request_read()
             self._send(400, {"success": False, "errors": ["A Content-Length of at most 1 MiB is required."]})
             self.close_connection = True
             return
-        self._handle(body=self.rfile.read(int(length)))
+        body = self.rfile.read(int(length))
+        self._request_read()
+        if len(body) < int(length):
+            self.close_connection = True
+            return
+        self._handle(body=body)
 
     def _handle(self, body: bytes) -> None:
         app = self.server.app
@@ -503,7 +537,54 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
         self.app = app
+        self._slots = threading.BoundedSemaphore(max(1, app.config.max_connections))
+        self._deadlines: dict[socket.socket, float] = {}
+        self._watch_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reaper: threading.Thread | None = None
         super().__init__(address, _Handler)
+
+    def watch(self, connection: socket.socket) -> None:
+        """From now, this connection has request_seconds to send the rest of its request (one reaper thread for all)."""
+        with self._watch_lock:
+            self._deadlines[connection] = time.monotonic() + self.app.config.request_seconds
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="sandbox-reaper", daemon=True)
+                self._reaper.start()
+
+    def unwatch(self, connection: socket.socket) -> None:
+        with self._watch_lock:
+            self._deadlines.pop(connection, None)
+
+    def _reap(self) -> None:
+        while not self._closing.wait(min(0.1, self.app.config.request_seconds / 4)):
+            now = time.monotonic()
+            with self._watch_lock:
+                late = [c for c, deadline in self._deadlines.items() if deadline < now]
+                for connection in late:
+                    del self._deadlines[connection]
+            for connection in late:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def server_close(self) -> None:
+        self._closing.set()
+        super().server_close()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """At most max_connections threads: one more connection is closed at once rather than given a thread."""
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up is not the server's problem
