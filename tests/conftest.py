@@ -14,6 +14,8 @@ from reconciler.sandbox.seed import apply_seed, seed_from_data
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID, Faults, SandboxConfig, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
+from hostile import HostileServer
+
 FAST_RETRY = RetryPolicy(attempts=10, base=0.005, cap=0.05)
 SANDBOX_CREDENTIALS = Credentials(DEFAULT_USER_ID, DEFAULT_API_TOKEN, "test")
 
@@ -51,6 +53,14 @@ def start_sandbox(tmp_path: Path) -> Iterator[Callable[..., SandboxServer]]:
     for server in servers:
         server.stop()
         server.store.close()
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    """A server of our own on 127.0.0.1 that answers whatever a test scripts (tests/hostile.py)."""
+    server = HostileServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import os
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,13 +40,6 @@ QUICK = RetryPolicy(attempts=2, base=0.001, cap=0.01)
 BID = "26c7bb06b8487cff1c7b3c44652b30f1"
 OTHER = "0123456789abcdef0123456789abcdef"
 NOW = parse_datetime("2026-11-28T00:00:00Z")
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 def client_for(server: HostileServer, **kwargs: Any) -> QuantConnectClient:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,13 +32,6 @@ from hostile import HostileServer, Reply, ok, summary
 
 BID = "26c7bb06b8487cff1c7b3c44652b30f1"
 NOW = parse_datetime("2026-11-28T00:00:00Z")
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 def archive_one(hostile: HostileServer, tmp_path: Path, orders: Callable[[dict], Reply], budget: ArchiveBudget, total: str | None = None) -> Any:
@@ -311,3 +304,17 @@ def test_half_sent_requests_are_dropped_and_threads_are_capped(start_sandbox: Ca
         assert sock.recv(100) == b""  # closed by the server
         sock.close()
     assert make_client(server).list_backtests(1) == []  # and the server serves again
+
+
+# --- 2. template widths and precisions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", ["{statistics.sharpeRatio:.999999999f}", "{name:>999999999}", "{name:>99999999999999999999}",
+                                      "{parameters.fast:0201}"])
+def test_template_widths_and_precisions_are_capped_at_load(tmp_path: Path, template: str) -> None:
+    """`.999999999f` took 6-13 s and 2 GB in validate; `>999999999` passed validate and cost 2 GB per labelled backtest."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(f"version: 1\nprojects:\n  - id: 1\n    label:\n      - match: {{name: '*'}}\n        name: '{template}'\n")
+    result = run_cli("validate", str(manifest), timeout=30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{manifest}:6 projects[0].label[0].name: invalid template: {template}: width and precision are at most 200" in result.stderr

@@ -246,13 +246,6 @@ def _archive_one(hostile: HostileServer, tmp_path: Path, *, orders: Callable[[di
     return result
 
 
-@pytest.fixture
-def hostile() -> Any:
-    server = HostileServer().start()
-    yield server
-    server.stop()
-
-
 def test_pages_of_fifty_are_read_to_the_last_order(hostile: HostileServer, tmp_path: Path) -> None:
     """A server paging by 50 got 50 of 500 orders archived, then the delete."""
     result = _archive_one(hostile, tmp_path, orders=lambda p: Reply(200, {"orders": _orders(p["start"], min(p["end"], p["start"] + 50), 500), "length": 50}))
@@ -418,7 +411,7 @@ def test_a_number_format_on_a_parameter_string(start_sandbox: Callable[..., Sand
     manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    label: [{match: {name: 'run*'}, name: 'fast {parameters.fast:.2f}'}]\n")
     result = run_cli("plan", str(manifest), "--now", NOW, env=cli_env(server.url))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f'"run 1" -> "fast 10.00"' in result.stdout
+    assert '"run 1" -> "fast 10.00"' in result.stdout
     assert f"label[0] cannot label backtest {2:032x}: {{parameters.fast:.2f}} formats a number, and the value is 'abc'" in result.stdout
 
 
