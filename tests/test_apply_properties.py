@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import ExecutionSettings, Executor
 from reconciler.apply.preflight import preflight
 from reconciler.apply.records import Archive, Journal
@@ -42,7 +43,11 @@ def seed(server: SandboxServer, live: list[Backtest]) -> None:
 
 def _apply_then_plan(server: SandboxServer, tmp_path: Path, spec: ProjectSpec, live: list[Backtest]) -> None:
     seed(server, live)
-    client = make_client(server)
+    with make_client(server) as client:  # closed after each example: its keep-alive connections are not left to the sandbox
+        _check(server, client, tmp_path, spec)
+
+
+def _check(server: SandboxServer, client: QuantConnectClient, tmp_path: Path, spec: ProjectSpec) -> None:
     states = fetch_states(client, [spec], parallelism=2)
     plan = build_plan(states, NOW, manifest_digest="test", api_url=client.api_url)
     if plan.errors:  # the empty-project guard, or a label that would change a decision: nothing may be applied

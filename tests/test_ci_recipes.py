@@ -37,9 +37,16 @@ def gitlab_jobs() -> dict[str, list[str]]:
     return {name: reconciler_lines(job["script"]) for name, job in pipeline.items() if isinstance(job, dict) and "script" in job}
 
 
-def run_line(line: str, cwd: Path, env: dict[str, str]) -> int:
+def run_line(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """As the CI shell runs it: bash with -e and pipefail."""
-    return subprocess.run(["bash", "-eo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=300).returncode
+    return subprocess.run(["bash", "-eo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def expect(lines: list[str], code: int, cwd: Path, env: dict[str, str]) -> None:
+    """Each line exits with `code`; a failure shows what the line printed (a recipe step is debugged from its output)."""
+    for line in lines:
+        result = run_line(line, cwd, env)
+        assert result.returncode == code, f"{line!r} exited {result.returncode}, not {code}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
 def test_github_recipe_shape() -> None:
@@ -97,16 +104,16 @@ def test_recipe_commands_against_the_sandbox(jobs_of, recipe: Path, demo_sandbox
         return {b.backtest_id for p in store.projects() for b in store.backtests(p.project_id)}
 
     # pull request: validate passes, plan with changes passes, saves the plan, the picture and the comment body
-    assert all(run_line(line, tmp_path, env) == 0 for line in validate)
-    assert all(run_line(line, tmp_path, env) == 0 for line in plan)
+    expect(validate, 0, tmp_path, env)
+    expect(plan, 0, tmp_path, env)
     assert (tmp_path / "plan.md").read_text().startswith("### backtest-reconciler plan\n")
     assert (tmp_path / "plan.html").read_text().startswith("<!doctype html>")
     reviewed = json.loads((tmp_path / "plan.json").read_text())
     reviewed_deletes = {b["id"] for p in reviewed["projects"] for b in p["backtests"] if b["action"] == "delete"}
     # ... a broken manifest fails both
     (tmp_path / "manifests" / "broken.yaml").write_text("version: 1\nprojects:\n  - id: 23456790\n    keep: [{daily: 0}]\n")
-    assert all(run_line(line, tmp_path, env) == 1 for line in validate)
-    assert run_line(plan[0], tmp_path, env) != 0 or (tmp_path / "plan.failed").exists()  # GitLab fails the job after posting
+    expect(validate, 1, tmp_path, env)
+    assert run_line(plan[0], tmp_path, env).returncode != 0 or (tmp_path / "plan.failed").exists()  # GitLab fails the job after posting
     posted = (tmp_path / "plan.md").read_text()  # a failed plan posts the error, never an empty comment
     assert posted.startswith("### backtest-reconciler plan failed") and "broken.yaml:4 projects[0].keep[0].daily: must be a positive integer" in posted
     (tmp_path / "manifests" / "broken.yaml").unlink()
@@ -117,24 +124,24 @@ def test_recipe_commands_against_the_sandbox(jobs_of, recipe: Path, demo_sandbox
     before = all_ids()
     # merge: a plan made from another manifest than the one merged is refused; nothing applied
     manifest.write_text(manifest.read_text() + "\n# edited after the review\n")
-    assert all(run_line(line, tmp_path, raised) == 1 for line in merge)
+    expect(merge, 1, tmp_path, raised)
     assert all_ids() == before
     shutil.copy(EXAMPLE, manifest)
     # the recipe's cap refuses the demo's first big clean-up; raised, the reviewed plan is applied and nothing else
-    assert all(run_line(line, tmp_path, env) == 1 for line in merge)
-    assert all(run_line(line, tmp_path, raised) == 0 for line in merge)
+    expect(merge, 1, tmp_path, env)
+    expect(merge, 0, tmp_path, raised)
     assert before - all_ids() == reviewed_deletes and late <= all_ids()  # what was reviewed is what was deleted
     assert (tmp_path / ".reconciler" / "journal.jsonl").stat().st_size > 0 and any((tmp_path / ".reconciler" / "archive").rglob("*.json"))
 
     # nightly: new backtests are normal; the reviewed rules apply to them under the cap, and the job passes
     overnight = client.create_backtest(23456789, "Smooth Overnight Fox").id
-    assert all(run_line(line, tmp_path, env) == 0 for line in retention)
+    expect(retention, 0, tmp_path, env)
     assert not late & all_ids() and overnight in all_ids()  # scratch-* deleted by the rule; the newest run kept (last: 10)
-    assert all(run_line(line, tmp_path, env) == 0 for line in retention)  # and again: nothing left, still green
+    expect(retention, 0, tmp_path, env)  # and again: nothing left, still green
     # ... a declaration apply cannot fix (the paper-tagged baseline deleted by hand) fails the job, and nothing is applied
     client.delete_backtest(23456789, DECLARED)
     more = client.create_backtest(23456789, "scratch-next-night").id
-    assert all(run_line(line, tmp_path, env) == 1 for line in retention)
+    expect(retention, 1, tmp_path, env)
     assert more in all_ids()
 
 

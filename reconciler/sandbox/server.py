@@ -60,8 +60,8 @@ class SandboxConfig:
     fault_seed: int | None = None
     access_log: bool = False
     request_seconds: float = 5.0  # a connection that has not sent a whole request by then is dropped (slowloris)
-    idle_seconds: float = 30.0  # a keep-alive connection with no new request for this long is closed
-    max_connections: int = 64  # connections served at once; one more is closed at once
+    idle_seconds: float = 15.0  # a keep-alive connection with no new request for this long is closed
+    max_connections: int = 128  # connections served at once; one more is closed at once
 
 
 class Encoded(str):
