@@ -351,7 +351,9 @@ def test_a_label_that_would_make_a_kept_backtest_deletable_is_a_plan_error(start
     env = cli_env(server.url)
     planned = run_cli("plan", str(manifest), "--now", NOW, env=env, cwd=tmp_path)
     assert planned.returncode == 1, planned.stdout
-    assert f"label[0] takes away what keeps it: the next plan would delete backtest {victim}" in planned.stdout
+    kept_by = {"renamed out of protect": "protect[0]: name release-*", "keep tag removed": "keep[1]: match tags keep",
+               "protected removed": "protect_tags: protected", "renamed into delete": "unmanaged"}[case]
+    assert f"label[0] takes away what keeps backtest {victim} ({kept_by}): the next plan would delete it (" in planned.stdout, planned.stdout
     before = {b.backtest_id: (b.name, b.tags) for b in server.store.backtests(P)}
     applied = run_cli("apply", str(manifest), "--now", NOW, "--yes", env=env, cwd=tmp_path)
     assert applied.returncode == 1 and "nothing was applied" in applied.stderr

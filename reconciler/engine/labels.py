@@ -69,13 +69,15 @@ def unsettled(spec: ProjectSpec, decisions: Sequence[Decision], labelled: Mappin
     as `after_apply` leaves it; any delete or change in it is one the reviewed plan did not show, and an error."""
     errors = []
     rules = ", ".join(f"label[{i}]" for i in sorted(set(labelled.values())))
+    first = {d.backtest.id: d for d in decisions}
     for decision in second:
         b = decision.backtest
         index = labelled.get(b.id)
         where = f"label[{index}]" if index is not None else f"relabelling other backtests ({rules})"
         if decision.action == Action.DELETE:
-            cause = "takes away what keeps it" if index is not None else "changes which backtests the keep rules count"
-            errors.append(f"{where} {cause}: the next plan would delete backtest {b.id} ({'; '.join(decision.reasons)}); "
+            kept_by = "; ".join(reason for reason in first[b.id].reasons if not reason.startswith("label["))
+            cause = "takes away what keeps backtest" if index is not None else "changes which backtests the keep rules count, and so what keeps backtest"
+            errors.append(f"{where} {cause} {b.id} ({kept_by}): the next plan would delete it ({'; '.join(decision.reasons)}); "
                           "a label never changes a decision: change the label or the rule it affects")
         elif decision.action == Action.UPDATE:
             changed = "; ".join(f"{c.field} {_show(c.before)} -> {_show(c.after)}" for c in decision.changes)
