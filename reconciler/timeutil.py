@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 _FRACTION = re.compile(r"(\.\d+)")
-_DURATION = re.compile(r"([1-9][0-9]{0,8})([mhdw])")  # fullmatch: no trailing newline slips through
-_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"([1-9][0-9]{0,8})(min|mo|h|d|w|y)")  # fullmatch: no trailing newline slips through
+#: docs/design.md, "Durations": a month is 30 days and a year 365; a bare `m` is refused (restic reads 6m as months).
+_DURATION_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "mo": 30, "y": 365}
+DURATION_UNITS_TEXT = "min, h, d, w, mo (30 days) or y (365 days), such as 90min, 12h, 3d, 2w, 6mo"
 API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _fromisoformat = datetime.fromisoformat
 _ZERO = timedelta(0)
@@ -79,17 +81,22 @@ def format_iso(value: datetime) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """A whole number and one unit of m, h, d, w (``90m``, ``12h``, ``3d``, ``2w``)."""
+    """A whole number and one unit of min, h, d, w, mo or y (``90min``, ``12h``, ``3d``, ``2w``, ``6mo``, ``1y``)."""
     match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"not a duration: {text!r} (use a whole number and one unit of m, h, d, w, such as 90m, 12h, 3d, 2w)")
-    try:
-        duration = timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-    except OverflowError:
-        duration = MAX_DURATION + MAX_DURATION
-    if duration > MAX_DURATION:
+        bare = re.fullmatch(r"([1-9][0-9]{0,8})m", text) if isinstance(text, str) else None
+        if bare:
+            n = bare.group(1)
+            raise ValueError(f"{text!r} is ambiguous: restic reads it as {n} months, most tools as {n} minutes; write {n}mo or {n}min")
+        raise ValueError(f"not a duration: {text!r} (use a whole number and one unit of {DURATION_UNITS_TEXT})")
+    count, unit = int(match.group(1)), match.group(2)
+    if count * _DURATION_DAYS[unit] > MAX_DURATION.days:
         raise ValueError(f"duration {text!r} is longer than 100 years")
-    return duration
+    if unit == "min":
+        return timedelta(minutes=count)
+    if unit == "h":
+        return timedelta(hours=count)
+    return timedelta(days=count * int(_DURATION_DAYS[unit]))
 
 
 @dataclass(frozen=True)

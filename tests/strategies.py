@@ -37,7 +37,7 @@ selector_data = st.fixed_dictionaries({}, optional={
     "name": st.sampled_from(["scratch-*", "release-*", "*Fox", ["Alpha", "scratch-?"]]),
     "tags": st.lists(st.sampled_from(TAGS), min_size=1, max_size=2, unique=True),
     "status": st.sampled_from(["completed", "failed", ["failed", "completed"]]),
-    "older_than": st.sampled_from(["90m", "3d", "2w"]),
+    "older_than": st.sampled_from(["90min", "3d", "2w", "1mo"]),
     "newer_than": st.sampled_from(["30d", "52w"]),
     "optimization": st.booleans(),
     "stats": st.sampled_from([{"sharpeRatio": "< 0"}, {"sharpeRatio": ">= 1"}]),

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from reconciler.manifest.load import MAX_FILE_BYTES, ManifestError, load_manifest
 from reconciler.manifest.schema import schema
 
+from helpers import run_cli
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 GOOD = """\
@@ -254,3 +256,14 @@ def test_value_or_list_fields_name_the_real_problem(tmp_path: Path, body: str, m
     with pytest.raises(ManifestError) as info:
         load_manifest([path])
     assert f"{path}:4 {message}" in str(info.value)
+
+
+def test_a_bare_m_is_refused_naming_both_readings(tmp_path: Path) -> None:
+    """`within: 6m` meant six minutes: a restic user's six months deleted 56 of 60."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 1\n    keep: [{within: 6m}]\n    delete: [{older_than: 90mo}, {newer_than: 2y, older_than: 90min}]\n")
+    result = run_cli("validate", str(manifest))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (f"{manifest}:4 projects[0].keep[0].within: '6m' is ambiguous: restic reads it as 6 months, most tools as 6 minutes; "
+            "write 6mo or 6min") in result.stderr
+    assert result.stderr.count("\n  ") == 1  # 90mo, 2y and 90min are durations

@@ -56,12 +56,13 @@ def test_status_forms(raw: str, status: str) -> None:
     assert normalize_status(raw) == status
 
 
-@pytest.mark.parametrize("text, delta", [("90m", timedelta(minutes=90)), ("12h", timedelta(hours=12)), ("3d", timedelta(days=3)), ("2w", timedelta(weeks=2))])
+@pytest.mark.parametrize("text, delta", [("90min", timedelta(minutes=90)), ("12h", timedelta(hours=12)), ("3d", timedelta(days=3)), ("2w", timedelta(weeks=2)),
+                                         ("6mo", timedelta(days=180)), ("1y", timedelta(days=365))])
 def test_durations(text: str, delta: timedelta) -> None:
     assert parse_duration(text) == delta
 
 
-@pytest.mark.parametrize("text", ["0d", "3", "d", "1.5d", "3 d", "3D", "1y", "-1d", "3dd", "01d"])
+@pytest.mark.parametrize("text", ["0d", "3", "d", "1.5d", "3 d", "3D", "1yr", "-1d", "3dd", "01d", "6m", "90M", "1mon", "36600d", "101y"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)

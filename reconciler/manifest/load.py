@@ -23,7 +23,7 @@ from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, Manifest, ProjectSpec
 from reconciler.manifest.regex import compile_linear
 from reconciler.manifest.templates import TemplateError, parse_template
-from reconciler.timeutil import parse_duration
+from reconciler.timeutil import DURATION_UNITS_TEXT, parse_duration
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPANDED_BYTES = 16 * 1024 * 1024
@@ -36,7 +36,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Path_ = tuple[Any, ...]
 
 _PATTERN_MESSAGES = {
-    "^[1-9][0-9]{0,8}[mhdw]$": "must be a duration: a whole number and one unit of m, h, d, w, such as 90m, 12h, 3d, 2w",
+    "^[1-9][0-9]{0,8}(min|mo|h|d|w|y|m)$": f"must be a duration: a whole number and one unit of {DURATION_UNITS_TEXT}",
     "^[0-9a-f]{32}$": "must be a backtest id: 32 lowercase hex characters",
 }
 _COMPARISON_MESSAGE = 'must be a comparison such as "< 0.5" or ">= 10"'
