@@ -216,3 +216,15 @@ def test_sandbox_fidelity_for_third_party_clients(start_sandbox: Callable[..., S
     page = client.call("projects/read", {"start": 1, "end": 3})["projects"]
     everything = client.call("projects/read", {})["projects"]
     assert [p["projectId"] for p in page] == [p["projectId"] for p in everything[1:3]]
+
+
+def test_label_tags_are_trimmed_and_a_tag_both_added_and_removed_is_refused(tmp_path: Path) -> None:
+    """`tags: {add: [Opt, "  WIP "], remove: [wip]}` planned `[] -> [Opt,   WIP ]`: neither flagged nor trimmed."""
+    contradiction = tmp_path / "bad.yaml"
+    contradiction.write_text('version: 1\nprojects:\n  - id: 1\n    label:\n      - match: {name: "*"}\n        tags: {add: [Opt, "  WIP "], remove: [wip]}\n')
+    result = run_cli("validate", str(contradiction))
+    assert result.returncode == 1
+    assert f"{contradiction}:6 projects[0].label[0].tags: tags.add and tags.remove both name wip: keep it in one of them" in result.stderr
+    spec = build_project({**RULES, "prune": False, "label": [{"match": {"name": "*"}, "tags": {"add": ["Opt", "  WIP "]}}]}, id=1, name=None)
+    (decision,), _, _ = label(spec, decide(spec, [run(1, "2024-01-01")], NOW), NOW, "P", 1)
+    assert decision.changes[0].after == ["Opt", "WIP"]

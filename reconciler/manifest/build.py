@@ -80,4 +80,4 @@ def build_label(raw: dict[str, Any]) -> LabelRule:
     return LabelRule(match=tuple(build_selector(s) for s in selectors),
                      name=parse_template(raw["name"]) if "name" in raw else None,
                      note=parse_template(raw["note"]) if "note" in raw else None,
-                     add_tags=tuple(tags.get("add") or ()), remove_tags=tuple(tags.get("remove") or ()))
+                     add_tags=tuple(tag.strip() for tag in tags.get("add") or ()), remove_tags=tuple(tag.strip() for tag in tags.get("remove") or ()))

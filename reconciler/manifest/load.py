@@ -23,6 +23,7 @@ from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, Manifest, ProjectSpec
 from reconciler.manifest.regex import compile_linear
 from reconciler.manifest.templates import TemplateError, parse_template
+from reconciler.models import tag_key
 from reconciler.timeutil import DURATION_UNITS_TEXT, parse_duration
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -327,6 +328,12 @@ def _semantic_problems(data: dict[str, Any], lines: dict[Path_, int], name: str)
             where = (*path, key)
             problems.append(Problem(name, _line(lines, where), format_path(where), str(exc)))
     for path, rule in _label_rules(data):
+        tags = rule.get("tags") if isinstance(rule.get("tags"), dict) else {}
+        added, removed = ({tag_key(t) for t in tags.get(key) or () if isinstance(t, str)} for key in ("add", "remove"))
+        if added & removed:
+            where = (*path, "tags")
+            problems.append(Problem(name, _line(lines, where), format_path(where),
+                                    f"tags.add and tags.remove both name {', '.join(sorted(added & removed))}: keep it in one of them"))
         for key in ("name", "note"):
             if isinstance(rule.get(key), str):
                 try:
