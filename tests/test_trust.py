@@ -38,7 +38,7 @@ P = 1
 
 
 def seeded(start_sandbox: Callable[..., SandboxServer], count: int = 12, tags: Callable[[int], list[str]] = lambda n: []) -> SandboxServer:
-    backtests = [{"backtestId": f"{n:032x}", "name": f"run {n}", "created": f"2026-01-{n:02d} 10:00:00", "status": "Completed.",
+    backtests = [{"backtestId": f"{n:032x}", "name": f"run {n}", "created": f"2026-01-{1 + n // 24:02d} {n % 24:02d}:00:00", "status": "Completed.",
                   "tags": tags(n), "statistics": {"trades": 3}} for n in range(1, count + 1)]
     return start_sandbox(state={"projects": [{"projectId": P, "name": "P", "backtests": backtests}]})
 
@@ -454,3 +454,19 @@ def test_every_delete_of_the_recipes_passes_the_manifest(tmp_path: Path) -> None
         lines = [line for line in recipe.read_text().splitlines() if "apply --plan" in line and not line.lstrip().startswith("#")]
         assert lines and all("--plan plan.json manifests/" in line for line in lines), recipe
 
+
+
+def test_hints_do_what_they_say_when_pasted(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
+    """After `plan --out` with 148 deletes the hint left out the --max-deletes it needs; after a saved plan it said
+    `reconciler plan (same options)`, which makes a new plan."""
+    import shlex
+
+    server = seeded(start_sandbox, 150)
+    manifest = write(tmp_path, KEEP_TWO)
+    env = cli_env(server.url)
+    planned = run_cli("plan", str(manifest), "--now", NOW, "--out", str(tmp_path / "plan.json"), env=env, cwd=tmp_path)
+    hint = planned.stderr.split("apply exactly this plan with: ", 1)[1].strip()
+    assert hint.endswith("--max-deletes 148"), hint
+    pasted = run_cli(*shlex.split(hint)[1:], env=env, cwd=tmp_path)
+    assert pasted.returncode == 0 and "148 deleted (148 archived)" in pasted.stdout, pasted.stdout[-2000:] + pasted.stderr
+    assert f"Every row with its reasons: `reconciler show {tmp_path / 'plan.json'}`, or `apply --show-plan`." in pasted.stdout

@@ -134,8 +134,10 @@ def _bind_rules(plan: Plan, manifest: Manifest, client: QuantConnectClient, plan
 
 
 def _show(plan: Plan, options: ApplyOptions, human: TextIO, rt: Runtime) -> None:
-    render = render_plan_text if options.show_plan else render_summary
-    print(render(plan, color=rt.color(human)), file=human)
+    if options.show_plan:
+        print(render_plan_text(plan, color=rt.color(human)), file=human)
+    else:
+        print(render_summary(plan, color=rt.color(human), saved=str(options.plan_file) if options.plan_file else None), file=human)
 
 
 def _refuse_errors(plan: Plan) -> None:

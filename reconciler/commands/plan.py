@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from reconciler.commands.runtime import Runtime
-from reconciler.defaults import PARALLELISM
+from reconciler.defaults import DEFAULT_MAX_DELETES, DEFAULT_MAX_UPDATES, PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.fsutil import write_atomic
 from reconciler.manifest.load import load_manifest
@@ -77,6 +77,16 @@ def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
             rt.err(f"error: {error}")
 
 
+def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path]) -> str:
+    """The apply command that, pasted, applies this saved plan: with the caps it needs raised, never more."""
+    totals = plan.totals()
+    caps = "".join(f" --max-{word} {count}" for word, count, default in (("deletes", totals["delete"], DEFAULT_MAX_DELETES),
+                                                                          ("updates", totals["update"], DEFAULT_MAX_UPDATES)) if count > default)
+    flags = "--sandbox " if rt.options.sandbox else ""
+    manifest = " ".join(shlex.quote(str(p)) for p in paths)
+    return f"reconciler {flags}apply --plan {shlex.quote(str(out))} {manifest}{caps}"
+
+
 def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | None = None, detailed_exitcode: bool = False, show_kept: bool = False) -> int:
     plan, _ = make_plan(rt, options)
     emit(rt, plan, fmt, show_kept)
@@ -85,9 +95,7 @@ def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | Non
         if plan.state:
             rt.err(f"Saved the plan to {out} (planned offline: review it with `reconciler show {out}`; apply needs a plan of the live API).")
         else:
-            flags = "--sandbox " if rt.options.sandbox else ""
-            paths = " ".join(shlex.quote(str(p)) for p in options.paths)
-            rt.err(f"Saved the plan to {out}; apply exactly this plan with: reconciler {flags}apply --plan {shlex.quote(str(out))} {paths}")
+            rt.err(f"Saved the plan to {out}; apply exactly this plan with: {apply_hint(rt, plan, out, options.paths)}")
     if plan.errors:
         return EXIT_ERROR
     if detailed_exitcode and plan.has_changes:

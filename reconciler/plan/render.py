@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Callable
 
 from reconciler.models import Action
@@ -83,7 +84,7 @@ def calls_line(plan: Plan) -> str | None:
             "and per 99 insights of each.")
 
 
-def render_summary(plan: Plan, *, color: bool = False) -> str:
+def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None) -> str:
     """What apply shows before it acts: per project the counts by action and reason, warnings and errors; not every row
     (a 20,000-backtest plan would be 37,000 lines). `plan` shows them all, and so does `apply --show-plan`."""
     paint = _painter(color)
@@ -100,7 +101,8 @@ def render_summary(plan: Plan, *, color: bool = False) -> str:
     if calls:
         lines.append(calls)
     if plan.has_changes:
-        lines.append("Every row with its reasons: `reconciler plan` (same options), or `apply --show-plan`.")
+        where = f"`reconciler show {shlex.quote(saved)}`" if saved else "`reconciler plan` with the same manifest, `--now` and `--project`"
+        lines.append(f"Every row with its reasons: {where}, or `apply --show-plan`.")
     if plan.errors:
         lines.append(paint(f"The plan has {len(plan.errors)} error(s); apply will refuse it.", "error"))
     return "\n".join(lines)
