@@ -163,7 +163,8 @@ def large_backtest(directory: Path, orders: int = 20_000) -> None:
         started = time.perf_counter()
         body = client.read_backtest_raw(PROJECT, bid)
         document = {"backtest": body["backtest"], "charts": {n: client.read_chart(PROJECT, bid, n) for n in body["backtest"]["charts"]},
-                    "orders": client.read_orders(PROJECT, bid).items, "insights": client.read_insights(PROJECT, bid).items}
+                    "orders": [order for page in client.walk_pages("backtests/orders/read", "orders", PROJECT, bid, None) for order in page],
+                    "insights": [item for page in client.walk_pages("backtests/read/insights", "insights", PROJECT, bid, None) for item in page]}
         path = Archive(directory / "archive-large").write(PROJECT, bid, document)
         elapsed = time.perf_counter() - started
         grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024

@@ -249,15 +249,9 @@ class QuantConnectClient:
         body = self._until_ready("backtests/chart/read", payload)
         return parse.chart(body, name)
 
-    def read_orders(self, project_id: int, backtest_id: str, expected: int | None = None) -> "Pages":
-        """Every order; `expected` (the read's `Total Orders`) lets the last short page end the walk without one more call."""
-        return self.walk_pages("backtests/orders/read", "orders", project_id, backtest_id, expected).collect()
-
-    def read_insights(self, project_id: int, backtest_id: str) -> "Pages":
-        return self.walk_pages("backtests/read/insights", "insights", project_id, backtest_id, None).collect()
-
     def walk_pages(self, endpoint: str, key: str, project_id: int, backtest_id: str, expected: int | None) -> "PageWalk":
-        """The pages one at a time (an archive streams them to its file: memory holds one page, not a million orders)."""
+        """Orders or insights, one page at a time (an archive streams them to its file: memory holds one page, not a
+        million orders); `expected` (the read's `Total Orders`) lets the last short page end the walk without one more call."""
         return PageWalk(self, endpoint, key, project_id, backtest_id, expected)
 
     def _until_ready(self, endpoint: str, payload: dict[str, Any], key: str | None = None) -> dict[str, Any]:
@@ -301,7 +295,8 @@ class PageWalk:
     """docs/design.md, "Records": every item of a paged read, page by page. A page shorter than asked for does not end the
     walk (a server may page by 50): an empty page does, or a short one once `expected` items are in. Pages advance by what
     came back; a page that repeats items of the one before, or goes back (order ids only rise), ends the walk as an error.
-    `reported` is the largest `length` any page claimed, `calls` the pages asked for."""
+    `reported` is the largest `length` any page claimed (a lower bound on how many exist: the spec calls it the "total
+    number of returned" items, which may mean the page or the whole), `calls` the pages asked for."""
 
     def __init__(self, client: "QuantConnectClient", endpoint: str, key: str, project_id: int, backtest_id: str, expected: int | None) -> None:
         self._client, self.endpoint, self.key = client, endpoint, key
@@ -331,10 +326,6 @@ class PageWalk:
             if self.expected is not None and len(page) < PAGE_SPAN and self.count >= max(self.expected, self.reported):
                 return
 
-    def collect(self) -> "Pages":
-        items = [item for page in self for item in page]
-        return Pages(items, self.reported, self.calls)
-
 
 def _overlaps(previous: list[dict[str, Any]], page: list[dict[str, Any]]) -> bool:
     """Order ids are integers that rise; other ids (insights' hex strings) must not reappear from the page before."""
@@ -343,16 +334,6 @@ def _overlaps(previous: list[dict[str, Any]], page: list[dict[str, Any]]) -> boo
         return first <= last
     before = {item.get("id") for item in previous if isinstance(item.get("id"), str)}
     return any(item.get("id") in before for item in page if isinstance(item.get("id"), str))
-
-
-@dataclass(frozen=True)
-class Pages:
-    """Every item of a paged read, and the largest `length` its answers reported (a lower bound on how many exist:
-    the spec calls it the "total number of returned" items, which may mean the page or the whole)."""
-
-    items: list[dict[str, Any]]
-    reported: int = 0
-    calls: int = 0  # the pages asked for (an empty last page included)
 
 
 class _SignedAuth(requests.auth.AuthBase):

@@ -160,13 +160,16 @@ class Archive:
             raise ValueError(f"refusing to archive under unsafe ids {project_id!r}/{str(backtest_id)[:40]!r}")
         return self.directory / str(project_id) / f"{backtest_id}.json"
 
+    def _refuse_links(self, path: Path) -> None:
+        for directory in (self.directory, path.parent):
+            if directory.is_symlink():
+                raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
+
     def write(self, project_id: int, backtest_id: str, document: dict[str, Any]) -> Path:
         path = self.path_for(project_id, backtest_id)
         archived_at = format_iso(utcnow())
         try:
-            for directory in (self.directory, path.parent):
-                if directory.is_symlink():
-                    raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
+            self._refuse_links(path)
             text = json.dumps({**document, "archived_at": archived_at, "tool_version": __version__}, ensure_ascii=False) + "\n"  # compact: the C encoder
             write_atomic(path, text)
             self._index(index_entry_of(project_id, backtest_id, document, archived_at, len(text.encode())))
@@ -178,9 +181,7 @@ class Archive:
         """A full archive written as it is fetched: parts stream to a temp file, the read comes last (after the last check)."""
         path = self.path_for(project_id, backtest_id)
         try:
-            for directory in (self.directory, path.parent):
-                if directory.is_symlink():
-                    raise OSError(errno.ELOOP, f"{directory} is a symbolic link; archives are never written through links")
+            self._refuse_links(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             return StagedArchive(self, project_id, backtest_id, path, budget)
         except OSError as exc:

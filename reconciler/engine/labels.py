@@ -75,7 +75,7 @@ def unsettled(spec: ProjectSpec, decisions: Sequence[Decision], labelled: Mappin
         index = labelled.get(b.id)
         where = f"label[{index}]" if index is not None else f"relabelling other backtests ({rules})"
         if decision.action == Action.DELETE:
-            kept_by = "; ".join(reason for reason in first[b.id].reasons if not reason.startswith("label["))
+            kept_by = "; ".join(first[b.id].reasons[1:] if index is not None else first[b.id].reasons)  # a label's reason comes first
             cause = "takes away what keeps backtest" if index is not None else "changes which backtests the keep rules count, and so what keeps backtest"
             errors.append(f"{where} {cause} {b.id} ({kept_by}): the next plan would delete it ({'; '.join(decision.reasons)}); "
                           "a label never changes a decision: change the label or the rule it affects")
