@@ -48,6 +48,53 @@ class Change:
         return {"field": self.field, "before": self.before, "after": self.after}
 
 
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a decision was made, as a record (docs/design.md, "Reviewing a plan"): made where the decision is made,
+    rendered at the edge, never read back from its text.
+
+    `rule` is the kind of rule (`keep`, `delete`, `protect`, `protect_tags`, `label`, `prune`, `declared`, ...),
+    `index` its place in the manifest's list, `text` the rule's own words (`within 14d`), `detail` what this
+    backtest got from it (`3/7`, `per optimization 1f0c2a9b…`, `in project 12`)."""
+
+    rule: str
+    index: int | None = None
+    text: str = ""
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """The rule a count per reason groups by: `keep[1] (within 14d)`, `prune`."""
+        where = self.rule if self.index is None else f"{self.rule}[{self.index}]"
+        return f"{where} ({self.text})" if self.text else where
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.detail}" if self.detail else self.key
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"rule": self.rule}
+        if self.index is not None:
+            data["index"] = self.index
+        if self.text:
+            data["text"] = self.text
+        if self.detail:
+            data["detail"] = self.detail
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> "Reason":
+        if not isinstance(data, dict) or not isinstance(data.get("rule"), str):
+            raise ValueError("a reason is not a record with a rule")
+        index = data.get("index")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise ValueError("a reason's index is not a non-negative integer")
+        return cls(data["rule"], index, str(data.get("text", "")), str(data.get("detail", "")))
+
+
+#: Rules whose backtests labels leave alone: in progress, of a status we do not know, or declared (a declaration wins).
+LEFT_ALONE_RULES = frozenset({"in-progress", "unknown-status", "declared"})
+
+
 #: The fields apply manages; a plan that changes anything else is refused.
 MANAGED_FIELDS = ("name", "note", "tags")
 

@@ -100,3 +100,10 @@ def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | No
     proc.wait(timeout=30)
     os.close(master)
     return proc.returncode, output.decode(errors="replace")
+
+
+def reason_texts(backtest: dict) -> list[str]:
+    """A plan document's reasons for one backtest, as every view renders them."""
+    from reconciler.models import Reason
+
+    return [str(Reason.from_dict(reason)) for reason in backtest["reasons"]]

@@ -157,7 +157,7 @@ def test_tampered_plan_never_deletes_protected(demo_sandbox: SandboxServer, tmp_
     elif tamper == "running":
         victim = next(b for b in project["backtests"] if b["status"] in ("running", "queued"))
     else:
-        victim = next(b for b in project["backtests"] if b["reasons"] == ["declared"] or b["action"] == "update")
+        victim = next(b for b in project["backtests"] if b["reasons"] == [{"rule": "declared"}] or b["action"] == "update")
     victim.update(action="delete", changes=[], observed={"name": victim["name"], "tags": victim["tags"], "status": victim["status"]})
     saved.write_text(json.dumps(plan))
     before = ids(store)

@@ -14,7 +14,7 @@ NOW = datetime(2025, 1, 1, 0, 0, tzinfo=UTC)
 
 
 def outcome(decisions) -> dict[int, tuple[str, tuple[str, ...]]]:
-    return {int(d.backtest.id, 16): (d.action, d.reasons) for d in decisions}
+    return {int(d.backtest.id, 16): (d.action, tuple(map(str, d.reasons))) for d in decisions}
 
 
 def kept(decisions) -> list[int]:
@@ -24,8 +24,8 @@ def kept(decisions) -> list[int]:
 def test_daily_across_a_month_boundary() -> None:
     timeline = [bt(1, "2024-01-31 23:59:59"), bt(2, "2024-02-01 00:00:00"), bt(3, "2024-02-01 12:00:00"), bt(4, "2024-01-30 08:00:00")]
     result = outcome(decide(spec(keep_=(keep("daily", 2),)), timeline, NOW))
-    assert result[3] == (KEEP, ("keep[0]: daily 1/2",))
-    assert result[1] == (KEEP, ("keep[0]: daily 2/2",))
+    assert result[3] == (KEEP, ("keep[0] (daily) 1/2",))
+    assert result[1] == (KEEP, ("keep[0] (daily) 2/2",))
     assert result[2] == (DELETE, ("prune",))
     assert result[4] == (DELETE, ("prune",))
 
@@ -33,12 +33,12 @@ def test_daily_across_a_month_boundary() -> None:
 def test_monthly_and_yearly_across_a_year_boundary() -> None:
     timeline = [bt(1, "2023-12-31 23:59:59"), bt(2, "2024-01-01 00:00:00"), bt(3, "2023-12-01 00:00:00"), bt(4, "2023-11-15 00:00:00")]
     monthly = outcome(decide(spec(keep_=(keep("monthly", 2),)), timeline, NOW))
-    assert monthly[2][1] == ("keep[0]: monthly 1/2",) and monthly[1][1] == ("keep[0]: monthly 2/2",)
+    assert monthly[2][1] == ("keep[0] (monthly) 1/2",) and monthly[1][1] == ("keep[0] (monthly) 2/2",)
     assert monthly[3][0] == DELETE and monthly[4][0] == DELETE
     yearly = outcome(decide(spec(keep_=(keep("yearly", 5),)), timeline, NOW))
-    assert yearly[2][1] == ("keep[0]: yearly 1/5",) and yearly[1][1] == ("keep[0]: yearly 2/5",)
+    assert yearly[2][1] == ("keep[0] (yearly) 1/5",) and yearly[1][1] == ("keep[0] (yearly) 2/5",)
     # slots left at the oldest candidate: it is kept too (restic >= 0.17)
-    assert yearly[4][1] == ("keep[0]: oldest (yearly 3/5)",)
+    assert yearly[4][1] == ("keep[0] (yearly) 3/5, the oldest",)
     assert yearly[3][0] == DELETE
 
 
@@ -46,12 +46,12 @@ def test_iso_week_53_and_monday_start() -> None:
     # 2020-12-31 (Thu) and 2021-01-03 (Sun) are both ISO week 2020-W53; 2021-01-04 (Mon) starts 2021-W01.
     timeline = [bt(1, "2020-12-31 10:00:00"), bt(2, "2021-01-03 23:00:00"), bt(3, "2021-01-04 00:00:00"), bt(4, "2020-12-20 00:00:00")]
     result = outcome(decide(spec(keep_=(keep("weekly", 2),)), timeline, NOW))
-    assert result[3][1] == ("keep[0]: weekly 1/2",)
-    assert result[2][1] == ("keep[0]: weekly 2/2",)
+    assert result[3][1] == ("keep[0] (weekly) 1/2",)
+    assert result[2][1] == ("keep[0] (weekly) 2/2",)
     assert result[1][0] == DELETE and result[4][0] == DELETE
     wider = outcome(decide(spec(keep_=(keep("weekly", 4),)), timeline, NOW))
     assert wider[1][0] == DELETE  # same week as a newer one
-    assert wider[4][1] == ("keep[0]: weekly 3/4",)  # 2020-W51 is the next week that has a backtest
+    assert wider[4][1] == ("keep[0] (weekly) 3/4",)  # 2020-W51 is the next week that has a backtest
 
 
 def test_periods_without_backtests_do_not_count() -> None:
@@ -64,7 +64,7 @@ def test_hourly_buckets_in_utc() -> None:
     timeline = [bt(1, "2024-06-01 10:59:59"), bt(2, "2024-06-01 11:00:00"), bt(3, "2024-06-01 10:00:00"), bt(4, "2024-06-01 09:30:00")]
     result = outcome(decide(spec(keep_=(keep("hourly", 2),)), timeline, NOW))
     assert kept(decide(spec(keep_=(keep("hourly", 2),)), timeline, NOW)) == [1, 2]
-    assert result[2][1] == ("keep[0]: hourly 1/2",)
+    assert result[2][1] == ("keep[0] (hourly) 1/2",)
 
 
 def test_equal_timestamps_tie_by_id() -> None:
@@ -77,21 +77,21 @@ def test_future_backtests_are_kept_and_take_no_slot() -> None:
     timeline = [bt(1, "2025-06-01 00:00:00"), bt(2, "2024-12-31 00:00:00"), bt(3, "2024-12-30 00:00:00")]
     result = outcome(decide(spec(keep_=(keep("last", 1),)), timeline, NOW))
     assert result[1] == (KEEP, ("future",))
-    assert result[2] == (KEEP, ("keep[0]: last 1/1",))
+    assert result[2] == (KEEP, ("keep[0] (last) 1/1",))
     assert result[3] == (DELETE, ("prune",))
 
 
 def test_oldest_is_kept_when_slots_remain() -> None:
     timeline = [bt(1, "2024-06-01 10:00:00"), bt(2, "2024-06-01 09:00:00")]
     result = outcome(decide(spec(keep_=(keep("daily", 7),)), timeline, NOW))
-    assert result[1][1] == ("keep[0]: daily 1/7",)
-    assert result[2][1] == ("keep[0]: oldest (daily 2/7)",)
+    assert result[1][1] == ("keep[0] (daily) 1/7",)
+    assert result[2][1] == ("keep[0] (daily) 2/7, the oldest",)
 
 
 def test_within_is_measured_from_the_reference_time() -> None:
     timeline = [bt(1, "2024-12-29 00:00:00"), bt(2, "2024-12-28 23:59:59"), bt(3, "2024-01-01 00:00:00")]
     result = outcome(decide(spec(keep_=(keep("within", "3d"),)), timeline, NOW))
-    assert result[1] == (KEEP, ("keep[0]: within 3d",))  # exactly 3 days old: kept
+    assert result[1] == (KEEP, ("keep[0] (within 3d)",))  # exactly 3 days old: kept
     assert result[2][0] == DELETE and result[3][0] == DELETE
 
 
@@ -99,7 +99,7 @@ def test_best_by_statistic_ties_by_newest() -> None:
     timeline = [bt(1, "2024-01-01", stats={"sharpeRatio": 2.0}), bt(2, "2024-02-01", stats={"sharpeRatio": 2.0}),
                 bt(3, "2024-03-01", stats={"sharpeRatio": 1.0}), bt(4, "2024-04-01")]
     result = outcome(decide(spec(keep_=(keep("best", "sharpeRatio", count=1),)), timeline, NOW))
-    assert result[2][1] == ("keep[0]: best sharpeRatio 1/1",)
+    assert result[2][1] == ("keep[0] (best sharpeRatio) 1/1",)
     assert result[1][0] == DELETE and result[4][0] == DELETE
     asc = kept(decide(spec(keep_=(keep("best", "sharpeRatio", count=1, order="asc"),)), timeline, NOW))
     assert asc == [3]
@@ -109,8 +109,8 @@ def test_union_lists_every_policy_that_kept_it() -> None:
     timeline = [bt(1, "2024-12-31 12:00:00", tags=("keep",)), bt(2, "2024-12-30 12:00:00")]
     policies = (keep("last", 1), keep("daily", 5), keep("match", {"tags": ["keep"]}))
     result = outcome(decide(spec(keep_=policies), timeline, NOW))
-    assert result[1][1] == ("keep[0]: last 1/1", "keep[1]: daily 1/5", "keep[2]: match tags keep")
-    assert result[2][1] == ("keep[1]: daily 2/5",)
+    assert result[1][1] == ("keep[0] (last) 1/1", "keep[1] (daily) 1/5", "keep[2] (match tags keep)")
+    assert result[2][1] == ("keep[1] (daily) 2/5",)
 
 
 def test_decision_order() -> None:
@@ -128,11 +128,11 @@ def test_decision_order() -> None:
     result = outcome(decide(s, timeline, NOW))
     assert result[1] == (KEEP, ("in-progress",))
     assert result[2] == (UPDATE, ("declared",))
-    assert result[3] == (KEEP, ("protect_tags: protected",))
-    assert result[4] == (KEEP, ("protect[0]: name paper-*",))
-    assert result[5] == (DELETE, ("delete[0]: status failed",))
-    assert result[6] == (KEEP, ("keep[0]: last 1/10",))  # only what reaches step 6 takes a slot
-    assert result[7] == (KEEP, ("unknown status 'Build Error'",))
+    assert result[3] == (KEEP, ("protect_tags (protected)",))
+    assert result[4] == (KEEP, ("protect[0] (name paper-*)",))
+    assert result[5] == (DELETE, ("delete[0] (status failed)",))
+    assert result[6] == (KEEP, ("keep[0] (last) 1/10",))  # only what reaches step 6 takes a slot
+    assert result[7] == (KEEP, ("unknown-status 'Build Error'",))
 
 
 def test_declared_changes_and_unmanaged_without_prune() -> None:
@@ -140,13 +140,13 @@ def test_declared_changes_and_unmanaged_without_prune() -> None:
     live = replace(live, note="old note")
     same = (DeclaredBacktest(id=live.id, name="Old", note="old note", tags=("a", "b")),)
     (decision,) = decide(spec(declared=same), [live], NOW)
-    assert decision.action == KEEP and decision.reasons == ("declared",)
+    assert decision.action == KEEP and tuple(map(str, decision.reasons)) == ("declared",)
     changed = (DeclaredBacktest(id=live.id, note="new", tags=()),)
     (decision,) = decide(spec(declared=changed), [live], NOW)
     assert decision.action == UPDATE
     assert [(c.field, c.before, c.after) for c in decision.changes] == [("note", "old note", "new"), ("tags", ["b", "a"], [])]
     (decision,) = decide(spec(prune=False), [bt(2, "2020-01-01")], NOW)
-    assert (decision.action, decision.reasons) == (KEEP, ("unmanaged",))
+    assert (decision.action, tuple(map(str, decision.reasons))) == (KEEP, ("unmanaged",))
 
 
 def test_selectors() -> None:

@@ -67,7 +67,7 @@ def test_without_prune_only_delete_rules_delete(case: tuple[ProjectSpec, list[Ba
     no_prune = replace(spec, prune=False)
     for decision in decide(no_prune, live, NOW):
         if decision.action == DELETE:
-            assert len(decision.reasons) == 1 and decision.reasons[0].startswith("delete[")
+            assert len(decision.reasons) == 1 and decision.reasons[0].rule == "delete"
 
 
 @SETTINGS

@@ -63,14 +63,14 @@ def test_html_plan_in_a_real_browser(demo_sandbox: SandboxServer, tmp_path: Path
     expected = {"keep": 0, "update": 0, "progress": 0, "delete": 0}
     for project in document["projects"]:
         for backtest in project["backtests"]:
-            kind = backtest["action"] if backtest["action"] != "keep" else ("progress" if backtest["reasons"][:1] == ["in-progress"] else "keep")
+            kind = backtest["action"] if backtest["action"] != "keep" else ("progress" if backtest["reasons"][:1] == [{"rule": "in-progress"}] else "keep")
             expected[kind] += 1
     marks = {kind: len(re.findall(rf'<circle class="mark {kind}"', dom.stdout)) for kind in expected}
     assert marks == expected  # every backtest drawn once, in the lane of what the plan does with it
     assert marks["update"] == document["summary"]["update"] and marks["delete"] == document["summary"]["delete"]
     assert marks["keep"] + marks["progress"] == document["summary"]["unchanged"]
     assert dom.stdout.count('<svg class="statistic" data-statistic="sharpeRatio"') >= 1  # the statistic `best` ranks by
-    assert "delete[0]: status failed; older_than 3d" in dom.stdout  # the rule, on hover
+    assert "delete[0] (status failed; older_than 3d)" in dom.stdout  # the rule, on hover
     shot = tmp_path / "shot.png"
     result = browse(page, tmp_path, f"--screenshot={shot}", "--window-size=1200,900")
     assert result.returncode == 0 and shot.exists() and png_is_not_blank(shot)

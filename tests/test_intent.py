@@ -30,7 +30,7 @@ from reconciler.sandbox.server import Faults, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
 from conftest import make_client
-from helpers import cli_env, run_cli, run_in_pty
+from helpers import cli_env, reason_texts, run_cli, run_in_pty
 
 SCRATCH, MOMENTUM = 23456792, 23456789
 NOW = "2026-11-28T00:00:00Z"
@@ -101,7 +101,7 @@ projects:
     document = json.loads(planned.stdout)
     scratch = next(p for p in document["projects"] if p["project_id"] == SCRATCH)
     entry = next(b for b in scratch["backtests"] if b["id"] == victim.backtest_id)
-    assert (entry["action"], entry["reasons"]) == ("keep", [f"declared in project {MOMENTUM}"])
+    assert (entry["action"], reason_texts(entry)) == ("keep", [f"declared in project {MOMENTUM}"])
     momentum = next(p for p in document["projects"] if p["project_id"] == MOMENTUM)
     assert momentum["warnings"] == [f"declared backtest {victim.backtest_id} lives in project Scratch ({SCRATCH}), not in this one: "
                                     "it is kept there and not reconciled; move the declaration to that project"]
@@ -133,11 +133,11 @@ projects:
         tags: [Declared]
 """)
     document = json.loads(run_cli("plan", str(manifest), "--format", "json", env=cli_env(server.url)).stdout)
-    decisions = {int(b["id"], 16): (b["action"], b["reasons"]) for b in document["projects"][0]["backtests"]}
+    decisions = {int(b["id"], 16): (b["action"], reason_texts(b)) for b in document["projects"][0]["backtests"]}
     for n in range(1, 5):
-        assert decisions[n] == ("keep", ["protect_tags: protected"]), (n, decisions[n])
-    assert decisions[5] == ("keep", ["protect_tags: paper"])
-    assert decisions[6] == ("keep", ["keep[1]: match tags  KEEP"])
+        assert decisions[n] == ("keep", ["protect_tags (protected)"]), (n, decisions[n])
+    assert decisions[5] == ("keep", ["protect_tags (paper)"])
+    assert decisions[6] == ("keep", ["keep[1] (match tags  KEEP)"])
     assert decisions[7][0] == "delete"
     result = apply_cli(server, tmp_path, str(manifest), "--yes")
     assert result.returncode == 0, result.stdout[-2000:]
@@ -235,7 +235,7 @@ def test_last_check_sees_what_drift_alone_cannot(demo_sandbox: SandboxServer, tm
     assert last_check(declared, task, live) == "changed since planning: now kept by declared in project 23456789"
     kept_by_rule = replace(project.spec.keep[1].match[0], names=(entry.name,), tags=())
     project.spec = replace(project.spec, keep=(project.spec.keep[0], replace(project.spec.keep[1], match=(kept_by_rule,))))
-    assert last_check(plan, task, live) == f"changed since planning: now kept by keep[1]: match name {entry.name}"
+    assert last_check(plan, task, live) == f"changed since planning: now kept by keep[1] (match name {entry.name})"
 
 
 # --- 6 and 7: the executor's steps and stops ---------------------------------------------------

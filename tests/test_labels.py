@@ -45,10 +45,10 @@ def test_best_per_optimization() -> None:
                 run(3, "2024-06-01 00:02", optimization="O-aaaaaaaa1", sharpe=0.5), run(4, "2024-06-02", optimization="O-bbbbbbbb2", sharpe=0.1),
                 run(5, "2024-06-02 00:01", optimization="O-bbbbbbbb2", sharpe=0.2), run(6, "2024-06-03", sharpe=3.0), run(7, "2024-06-04", sharpe=0.0)]
     spec = build_project({**RULES, "keep": [{"best": {"by": "sharpeRatio", "count": 1}, "per": "optimization"}]}, id=1, name=None)
-    result = {int(d.backtest.id, 16): (d.action, d.reasons) for d in decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC))}
-    assert result[2] == (KEEP, ("keep[0]: best sharpeRatio 1/1 per optimization O-aaaaaa…",))
-    assert result[5] == (KEEP, ("keep[0]: best sharpeRatio 1/1 per optimization O-bbbbbb…",))
-    assert result[6] == (KEEP, ("keep[0]: best sharpeRatio 1/1 per optimization (none)",))  # outside any optimization: one group
+    result = {int(d.backtest.id, 16): (d.action, tuple(map(str, d.reasons))) for d in decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC))}
+    assert result[2] == (KEEP, ("keep[0] (best sharpeRatio) 1/1 per optimization O-aaaaaa…",))
+    assert result[5] == (KEEP, ("keep[0] (best sharpeRatio) 1/1 per optimization O-bbbbbb…",))
+    assert result[6] == (KEEP, ("keep[0] (best sharpeRatio) 1/1 per optimization (none)",))  # outside any optimization: one group
     assert [result[n][0] for n in (1, 3, 4, 7)] == ["delete"] * 4
 
 
@@ -56,11 +56,11 @@ def test_last_per_parameter_set() -> None:
     timeline = [run(1, "2024-06-01", fast=10, slow=50), run(2, "2024-06-02", fast=10, slow=50), run(3, "2024-06-03", fast="10", slow="50.0"),
                 run(4, "2024-06-01", fast=20, slow=50), run(5, "2024-06-05"), run(6, "2024-06-06")]
     spec = build_project({**RULES, "keep": [{"last": 1, "per": "parameters"}]}, id=1, name=None)
-    result = {int(d.backtest.id, 16): (d.action, d.reasons) for d in decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC))}
-    assert result[3] == (KEEP, ("keep[0]: last 1/1 per parameters fast=10 slow=50.0",))  # the set as the backtest ran it
-    assert result[2] == (KEEP, ("keep[0]: last 1/1 per parameters fast=10 slow=50",))
-    assert result[4] == (KEEP, ("keep[0]: last 1/1 per parameters fast=20 slow=50",))
-    assert result[6] == (KEEP, ("keep[0]: last 1/1 per parameters (none)",))  # the empty set is a group
+    result = {int(d.backtest.id, 16): (d.action, tuple(map(str, d.reasons))) for d in decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC))}
+    assert result[3] == (KEEP, ("keep[0] (last) 1/1 per parameters fast=10 slow=50.0",))  # the set as the backtest ran it
+    assert result[2] == (KEEP, ("keep[0] (last) 1/1 per parameters fast=10 slow=50",))
+    assert result[4] == (KEEP, ("keep[0] (last) 1/1 per parameters fast=20 slow=50",))
+    assert result[6] == (KEEP, ("keep[0] (last) 1/1 per parameters (none)",))  # the empty set is a group
     assert result[1][0] == "delete" and result[5][0] == "delete"
 
 
@@ -90,7 +90,7 @@ def _labelled(rules: list[dict], timeline: list[Backtest]) -> dict[int, tuple[st
     spec = build_project({**RULES, "prune": False, "label": rules}, id=1, name=None)
     decisions, errors, _ = label(spec, decide(spec, timeline, datetime(2025, 1, 1, tzinfo=UTC)), datetime(2025, 1, 1, tzinfo=UTC), "Proj", 1)
     assert not errors
-    return {int(d.backtest.id, 16): (d.action, d.reasons, [(c.field, c.before, c.after) for c in d.changes]) for d in decisions}
+    return {int(d.backtest.id, 16): (d.action, tuple(map(str, d.reasons)), [(c.field, c.before, c.after) for c in d.changes]) for d in decisions}
 
 
 def test_first_matching_rule_that_can_render_labels_it() -> None:
@@ -100,8 +100,8 @@ def test_first_matching_rule_that_can_render_labels_it() -> None:
              {"match": {"optimization": True}, "name": "opt fast={parameters.fast} ({project})"},
              {"match": {"status": "running"}, "name": "never"}]
     result = _labelled(rules, timeline)
-    assert result[1] == (UPDATE, ("label[0]", "unmanaged"), [("name", "run 1", "opt fast=10 slow=50"), ("tags", [], ["Opt"])])
-    assert result[2] == (UPDATE, ("label[1]", "unmanaged"), [("name", "run 2", "opt fast=20 (Proj)")])  # no `slow`: the next rule
+    assert result[1] == (UPDATE, ("label[0] (optimization true -> name, tags)", "unmanaged"), [("name", "run 1", "opt fast=10 slow=50"), ("tags", [], ["Opt"])])
+    assert result[2] == (UPDATE, ("label[1] (optimization true -> name)", "unmanaged"), [("name", "run 2", "opt fast=20 (Proj)")])  # no `slow`: the next rule
     assert result[3][0] == KEEP and result[3][1] == ("in-progress",)  # in progress: never labelled
 
 
@@ -110,7 +110,7 @@ def test_declared_backtests_are_never_labelled_and_labels_are_idempotent() -> No
     rule = [{"match": {"optimization": True}, "name": "opt {parameters.fast}", "tags": {"add": ["opt"]}}]
     spec = build_project({**RULES, "prune": False, "label": rule}, id=1, name=None, backtests=(DeclaredBacktest(id=live.id, name="Mine"),))
     (decision,), _, _ = label(spec, decide(spec, [live], NOW), NOW, "P", 1)
-    assert decision.reasons == ("declared",) and [c.after for c in decision.changes] == ["Mine"]  # a declaration wins
+    assert tuple(map(str, decision.reasons)) == ("declared",) and [c.after for c in decision.changes] == ["Mine"]  # a declaration wins
     after = replace(live, name="opt 10", tags=("OPT ",))  # what apply made of it (the tag in another case)
     plain = build_project({**RULES, "prune": False, "label": rule}, id=1, name=None)
     (again,), _, _ = label(plain, decide(plain, [after], NOW), NOW, "P", 1)
@@ -177,7 +177,7 @@ def test_labels_end_to_end_journaled_and_idempotent(demo_sandbox: SandboxServer,
     manifest = Path(__file__).parent.parent / "examples" / "labels" / "sandbox.yaml"
     planned = json.loads(run_cli("plan", str(manifest), "--format", "json", env=cli_env(demo_sandbox.url)).stdout)
     updates = [b for b in planned["projects"][0]["backtests"] if b["action"] == "update"]
-    assert len(updates) > 100 and all(b["reasons"][0] == "label[0]" for b in updates)
+    assert len(updates) > 100 and all(b["reasons"][0]["rule"] == "label" and b["reasons"][0]["index"] == 0 for b in updates)
     refused = run_cli("apply", str(manifest), "--yes", "--max-updates", "10", env=cli_env(demo_sandbox.url), cwd=tmp_path)
     assert refused.returncode == 1 and f"this plan updates {len(updates)} backtests, more than --max-updates 10" in refused.stderr
     result = run_cli("apply", str(manifest), "--yes", "--journal", str(tmp_path / "j.jsonl"), env=cli_env(demo_sandbox.url), cwd=tmp_path)

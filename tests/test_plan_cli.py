@@ -34,7 +34,7 @@ def test_plan_text_shows_changes_with_reasons(demo_sandbox: SandboxServer) -> No
     assert 'name: "Virtual Tan Ant" -> "Baseline 2024"' in out
     assert 'note: "" -> "Reference run cited in the research memo"' in out
     assert "tags: [] -> [paper, baseline]" in out
-    assert "because delete[0]: status failed; older_than 3d" in out
+    assert "because delete[0] (status failed; older_than 3d)" in out
     assert "because prune" in out
     assert "Project Scratch (23456792)" in out and "Project Mean Reversion ES (23456790)" in out
     assert "Read 4 projects" in result.stderr
@@ -74,7 +74,7 @@ def test_json_document(demo_sandbox: SandboxServer) -> None:
     result = plan(demo_sandbox, "--format", "json")
     assert result.returncode == 0
     document = json.loads(result.stdout)  # stdout carries only the document
-    assert document["format_version"] == 2 and document["tool_version"] == __version__
+    assert document["format_version"] == 3 and document["tool_version"] == __version__
     assert document["reference_time"] == NOW
     # what apply needs to re-check a delete without the manifest: the rules and every declared backtest
     assert set(document["declared_anywhere"]) == {"7d63f27d70d66b724a6934243c559195", "e327a6dd80a6f4824bde47ed483c67dc"}
@@ -84,7 +84,7 @@ def test_json_document(demo_sandbox: SandboxServer) -> None:
     assert momentum["rules"]["protect"] == [{"tags": ["paper"]}, {"name": "release-*"}] and momentum["rules"]["prune"] is True
     assert momentum["summary"]["update"] == 2 and len(momentum["backtests"]) == 1240
     baseline = next(b for b in momentum["backtests"] if b["id"] == "7d63f27d70d66b724a6934243c559195")
-    assert baseline["action"] == "update" and baseline["reasons"] == ["declared"]
+    assert baseline["action"] == "update" and baseline["reasons"] == [{"rule": "declared"}]
     assert {"field": "name", "before": "Virtual Tan Ant", "after": "Baseline 2024"} in baseline["changes"]
     assert baseline["observed"] == {"name": "Virtual Tan Ant", "tags": [], "status": "completed", "note": ""}
     assert all(b["reasons"] for b in momentum["backtests"])
@@ -98,10 +98,10 @@ def test_markdown_document(demo_sandbox: SandboxServer) -> None:
     out = result.stdout
     assert out.startswith("### backtest-reconciler plan\n")
     assert "| Project | Update | Delete | Unchanged | Changes by reason |" in out
-    assert "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete: prune 1,030 · delete\\[0\\] 31 · delete\\[1\\] 26; update: declared 2 |" in out
+    assert "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete: prune 1,030 · delete\\[0\\] (status failed; older\\_than 3d) 31 · delete\\[1\\] (name scratch-\\*) 26; update: declared 2 |" in out
     assert "`reconciler show plan.json`" in out and "```mermaid" in out
     assert "<details><summary>Momentum v2 (23456789): 2 to update" in out and "</details>" in out
-    assert "Virtual Tan Ant" in out and "delete\\[0\\]: status failed" in out
+    assert "Virtual Tan Ant" in out and "delete\\[0\\] (status failed" in out
     assert out.count("<details>") == out.count("</details>")
     assert len(out) < 65536
 
@@ -124,8 +124,8 @@ def test_saved_plan_and_show(demo_sandbox: SandboxServer, tmp_path: Path) -> Non
 
 def test_show_kept_lists_reasons(demo_sandbox: SandboxServer) -> None:
     out = plan(demo_sandbox, "--show-kept").stdout
-    assert "= keep" in out and "because in-progress" in out and "keep[0]: last 1/10" in out
-    assert "protect_tags: protected" in out and "protect[1]: name release-*" in out
+    assert "= keep" in out and "because in-progress" in out and "keep[0] (last) 1/10" in out
+    assert "protect_tags (protected)" in out and "protect[1] (name release-*)" in out
 
 
 def test_warnings_and_strict(demo_sandbox: SandboxServer, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.manifest.build import build_project
-from reconciler.models import Action, Change
+from reconciler.models import Action, Change, Reason
 from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.plan.render import render_markdown, render_text
 from reconciler.plan.untrusted import markdown_safe, terminal_safe
@@ -22,8 +22,8 @@ NOW = datetime(2026, 11, 28, tzinfo=timezone.utc)
 RULES = {"prune": True, "protect_tags": ["protected"], "allow_empty": False, "protect": [], "delete": [{"status": "failed"}], "keep": [{"last": 5}]}
 
 
-def entry(n: int, action: Action, reason: str, *, name: str = "", tags: tuple[str, ...] = (), changes: tuple[Change, ...] = ()) -> Entry:
-    return Entry(f"{n:032x}", name or f"Smooth Apricot Chicken {n}", NOW - timedelta(hours=n), "completed", tags, action, (reason,), changes,
+def entry(n: int, action: Action, reason: Reason | str, *, name: str = "", tags: tuple[str, ...] = (), changes: tuple[Change, ...] = ()) -> Entry:
+    return Entry(f"{n:032x}", name or f"Smooth Apricot Chicken {n}", NOW - timedelta(hours=n), "completed", tags, action, (Reason(reason) if isinstance(reason, str) else reason,), changes,
                  {"name": name, "tags": list(tags), "status": "completed"} if action != Action.KEEP else None)
 
 
@@ -45,7 +45,7 @@ def big_account(projects: int, backtests: int = 100_000) -> Plan:
         entries = []
         for _ in range(per):
             roll = rng.random()
-            action, reason = (Action.DELETE, "prune") if roll < 0.6 else (Action.DELETE, "delete[0]: status failed") if roll < 0.7 else (Action.KEEP, "keep[0]: last 1/5")
+            action, reason = (Action.DELETE, "prune") if roll < 0.6 else (Action.DELETE, Reason("delete", 0, "status failed")) if roll < 0.7 else (Action.KEEP, "keep[0] (last) 1/5")
             entries.append(entry(next(counter), action, reason, tags=("paper", "baseline") if rng.random() < 0.03 else ()))
         result.append(project(1000 + p, entries, f"Strategy {p} ({rng.choice(['ES', 'NQ', 'FX'])})"))
     return plan_of(result)
@@ -61,7 +61,7 @@ def test_the_comment_always_fits_one_github_comment(projects: int) -> None:
     summary_rows = [line for line in text.splitlines() if line.startswith("| Strategy ")]
     if projects <= 300:  # every project has its summary line with counts per reason
         assert len(summary_rows) == projects
-        assert all(re.search(r"delete: prune [\d,]+ · delete\\\[0\\\] [\d,]+", row) for row in summary_rows)
+        assert all(re.search(r"delete: prune [\d,]+ · delete\\\[0\\\] \(status failed\) [\d,]+", row) for row in summary_rows)
     else:  # the most changes first, then one line counting the rest
         assert 300 <= len(summary_rows) < projects
         rest = re.search(r"\| … ([\d,]+) more projects \| \d+ \| ([\d,]+) \|", text)
@@ -73,7 +73,7 @@ def test_the_comment_always_fits_one_github_comment(projects: int) -> None:
 def test_rows_are_shared_fairly_updates_first() -> None:
     """Two projects with 676 and 40 deletes showed none; the one rename the PR made was invisible."""
     big = project(1, [entry(n, Action.DELETE, "prune") for n in range(676)] + [entry(5000, Action.UPDATE, "declared", changes=(Change("name", "Old", "Renamed in this PR"),))])
-    small = project(2, [entry(6000 + n, Action.DELETE, "delete[0]: status failed") for n in range(40)])
+    small = project(2, [entry(6000 + n, Action.DELETE, Reason("delete", 0, "status failed")) for n in range(40)])
     other = project(3, [entry(7000 + n, Action.DELETE, "prune") for n in range(3000)])
     text = render_markdown(plan_of([other, big, small]), budget=40_000)
     sections = {s.split("</summary>")[0]: s for s in text.split("<details><summary>")[1:]}
@@ -127,7 +127,7 @@ def test_apply_shows_a_summary_per_project_and_reason_not_every_row(demo_sandbox
     args = ["apply", str(example), "--now", "2026-11-28T00:00:00Z", "--max-deletes", "5000", "--journal", str(tmp_path / "j.jsonl"),
             "--archive-dir", str(tmp_path / "a")]
     refused = run_cli(*args, input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)  # no terminal, no --yes: shows, then refuses
-    assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete: prune 1,030, delete[0] 31, delete[1] 26; update: declared 2)" in refused.stdout
+    assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete: prune 1,030, delete[0] (status failed; older_than 3d) 31, delete[1] (name scratch-*) 26; update: declared 2)" in refused.stdout
     assert "because prune" not in refused.stdout and len(refused.stdout.splitlines()) < 20
     assert "apply --show-plan" in refused.stdout
     full = run_cli(*args, "--show-plan", input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)

@@ -29,7 +29,7 @@ from reconciler.sandbox.server import SandboxServer
 from reconciler.timeutil import parse_datetime
 
 from conftest import FAST_RETRY, SANDBOX_CREDENTIALS
-from helpers import cli_env, run_cli
+from helpers import cli_env, reason_texts, run_cli
 from hostile import HostileServer, Reply, ok, summary
 from test_sandbox import signed_headers
 
@@ -304,13 +304,13 @@ projects:
     project["rules"]["protect"], project["declared"], plan["declared_anywhere"] = [], [], {}
     for entry in project["backtests"]:
         if entry["id"] in (declared, release):
-            entry.update(action="delete", reasons=["prune"], changes=[], observed={"name": entry["name"], "tags": entry["tags"], "status": entry["status"]})
+            entry.update(action="delete", reasons=[{"rule": "prune"}], changes=[], observed={"name": entry["name"], "tags": entry["tags"], "status": entry["status"]})
     saved.write_text(json.dumps(plan))
     before = live_ids(server)
     result = run_cli("apply", "--plan", str(saved), str(manifest), env=env, cwd=tmp_path)
     assert result.returncode == 1 and "nothing was applied" in result.stderr
     assert f"{declared}: refusing to delete: it is kept by declared\n" in result.stderr
-    assert f"{release}: refusing to delete: it is kept by protect[0]: name release-*" in result.stderr
+    assert f"{release}: refusing to delete: it is kept by protect[0] (name release-*)" in result.stderr
     assert live_ids(server) == before
 
 
@@ -351,8 +351,8 @@ def test_a_label_that_would_make_a_kept_backtest_deletable_is_a_plan_error(start
     env = cli_env(server.url)
     planned = run_cli("plan", str(manifest), "--now", NOW, env=env, cwd=tmp_path)
     assert planned.returncode == 1, planned.stdout
-    kept_by = {"renamed out of protect": "protect[0]: name release-*", "keep tag removed": "keep[1]: match tags keep",
-               "protected removed": "protect_tags: protected", "renamed into delete": "unmanaged"}[case]
+    kept_by = {"renamed out of protect": "protect[0] (name release-*)", "keep tag removed": "keep[1] (match tags keep)",
+               "protected removed": "protect_tags (protected)", "renamed into delete": "unmanaged"}[case]
     assert f"label[0] takes away what keeps backtest {victim} ({kept_by}): the next plan would delete it (" in planned.stdout, planned.stdout
     before = {b.backtest_id: (b.name, b.tags) for b in server.store.backtests(P)}
     applied = run_cli("apply", str(manifest), "--now", NOW, "--yes", env=env, cwd=tmp_path)
@@ -402,7 +402,7 @@ def test_boolean_parameters_compare_as_section_two_says(start_sandbox: Callable[
     document = json.loads(run_cli("plan", str(manifest), "--now", NOW, "--format", "json", env=cli_env(server.url)).stdout)
     deleted = sorted(int(b["id"], 16) for b in document["projects"][0]["backtests"] if b["action"] == "delete")
     assert deleted == [1, 2, 3]
-    assert document["projects"][0]["backtests"][-1]["reasons"] == ["delete[0]: parameters useStop=true"]
+    assert reason_texts(document["projects"][0]["backtests"][-1]) == ["delete[0] (parameters useStop=true)"]
 
 
 def test_a_number_format_on_a_parameter_string(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:

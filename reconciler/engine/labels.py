@@ -23,13 +23,12 @@ from reconciler.models import (
     MAX_TEXT_LENGTH,
     Action,
     Backtest,
+    LEFT_ALONE_RULES,
     Change,
+    Reason,
     tag_key,
     tag_keys,
 )
-
-_LEFT_ALONE = ("in-progress", "declared", "unknown status", "declared in project")
-
 
 def label(spec: ProjectSpec, decisions: Sequence[Decision], now: datetime, project_name: str, project_id: int
           ) -> tuple[list[Decision], list[str], dict[str, int]]:
@@ -38,14 +37,14 @@ def label(spec: ProjectSpec, decisions: Sequence[Decision], now: datetime, proje
         return list(decisions), [], {}
     result, errors, labelled = [], [], {}
     for decision in decisions:
-        if decision.action != Action.KEEP or decision.reasons[0].startswith(_LEFT_ALONE):
+        if decision.action != Action.KEEP or decision.reasons[0].rule in LEFT_ALONE_RULES:
             result.append(decision)
             continue
         changes, index, problems = _label_one(spec.labels, decision.backtest, now, project_name, project_id)
         errors.extend(problems)
         if changes:
             labelled[decision.backtest.id] = index
-            result.append(Decision(decision.backtest, Action.UPDATE, (f"label[{index}]", *decision.reasons), changes))
+            result.append(Decision(decision.backtest, Action.UPDATE, (Reason("label", index, spec.labels[index].text), *decision.reasons), changes))
         else:
             result.append(decision)
     return result, errors, labelled
@@ -75,9 +74,9 @@ def unsettled(spec: ProjectSpec, decisions: Sequence[Decision], labelled: Mappin
         index = labelled.get(b.id)
         where = f"label[{index}]" if index is not None else f"relabelling other backtests ({rules})"
         if decision.action == Action.DELETE:
-            kept_by = "; ".join(first[b.id].reasons[1:] if index is not None else first[b.id].reasons)  # a label's reason comes first
+            kept_by = "; ".join(map(str, first[b.id].reasons[1:] if index is not None else first[b.id].reasons))  # a label's reason comes first
             cause = "takes away what keeps backtest" if index is not None else "changes which backtests the keep rules count, and so what keeps backtest"
-            errors.append(f"{where} {cause} {b.id} ({kept_by}): the next plan would delete it ({'; '.join(decision.reasons)}); "
+            errors.append(f"{where} {cause} {b.id} ({kept_by}): the next plan would delete it ({'; '.join(map(str, decision.reasons))}); "
                           "a label never changes a decision: change the label or the rule it affects")
         elif decision.action == Action.UPDATE:
             changed = "; ".join(f"{c.field} {_show(c.before)} -> {_show(c.after)}" for c in decision.changes)

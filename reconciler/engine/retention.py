@@ -24,17 +24,20 @@ from reconciler.models import (
     Action,
     Backtest,
     Change,
+    Reason,
     tag_keys,
 )
 
 KEEP, DELETE, UPDATE = Action.KEEP, Action.DELETE, Action.UPDATE
+PRUNE, UNMANAGED, FUTURE, DECLARED = Reason("prune"), Reason("unmanaged"), Reason("future"), Reason("declared")
+IN_PROGRESS_REASON = Reason("in-progress")
 
 
 @dataclass(slots=True)
 class Decision:
     backtest: Backtest
     action: Action
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     changes: tuple[Change, ...] = ()
 
 
@@ -74,9 +77,9 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime, decl
         if reasons:
             decided[backtest.id] = Decision(backtest, KEEP, tuple(reasons))
         elif spec.prune:
-            decided[backtest.id] = Decision(backtest, DELETE, ("prune",))
+            decided[backtest.id] = Decision(backtest, DELETE, (PRUNE,))
         else:
-            decided[backtest.id] = Decision(backtest, KEEP, ("unmanaged",))
+            decided[backtest.id] = Decision(backtest, KEEP, (UNMANAGED,))
     return [decided[b.id] for b in ordered]
 
 
@@ -88,9 +91,9 @@ Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Backtest, Context], "
 def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
     status = b.status
     if status in IN_PROGRESS:
-        return Decision(b, KEEP, ("in-progress",))
+        return Decision(b, KEEP, (IN_PROGRESS_REASON,))
     if status not in KNOWN_STATUSES:
-        return Decision(b, KEEP, (f"unknown status {b.raw_status or status!r}",))
+        return Decision(b, KEEP, (Reason("unknown-status", detail=repr(b.raw_status or status)),))
     return None
 
 
@@ -98,10 +101,10 @@ def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backt
     target = declared.get(b.id)
     if target is not None:
         changes = declared_changes(target, b)
-        return Decision(b, UPDATE if changes else KEEP, ("declared",), changes)
+        return Decision(b, UPDATE if changes else KEEP, (DECLARED,), changes)
     elsewhere = context.declared_anywhere.get(b.id)
     if elsewhere is not None:  # declared under another project: never deleted, left as it is here
-        return Decision(b, KEEP, (f"declared in project {elsewhere}",))
+        return Decision(b, KEEP, (Reason("declared", detail=f"in project {elsewhere}"),))
     return None
 
 
@@ -110,21 +113,21 @@ def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: B
         return None
     live = b.tag_set
     hits = [tag for tag in spec.protecting_tags if tag in live]
-    return Decision(b, KEEP, (f"protect_tags: {', '.join(hits)}",)) if hits else None
+    return Decision(b, KEEP, (Reason("protect_tags", text=", ".join(hits)),)) if hits else None
 
 
 def _protect(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
     index = first_match(spec.protect, b, context.now)
-    return Decision(b, KEEP, (f"protect[{index}]: {spec.protect[index].text}",)) if index is not None else None
+    return Decision(b, KEEP, (Reason("protect", index, spec.protect[index].text),)) if index is not None else None
 
 
 def _future(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    return Decision(b, KEEP, ("future",)) if b.created > context.now else None
+    return Decision(b, KEEP, (FUTURE,)) if b.created > context.now else None
 
 
 def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
     index = first_match(spec.delete, b, context.now)
-    return Decision(b, DELETE, (f"delete[{index}]: {spec.delete[index].text}",)) if index is not None else None
+    return Decision(b, DELETE, (Reason("delete", index, spec.delete[index].text),)) if index is not None else None
 
 
 RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect, _future, _delete)
@@ -149,7 +152,7 @@ def declared_changes(target: DeclaredBacktest, live: Backtest) -> tuple[Change, 
     return tuple(changes)
 
 
-def kept_now(spec: ProjectSpec, backtest: Backtest, now: datetime, declared_anywhere: Mapping[str, str]) -> str | None:
+def kept_now(spec: ProjectSpec, backtest: Backtest, now: datetime, declared_anywhere: Mapping[str, str]) -> Reason | None:
     """Why this backtest must not be deleted now, or None: the rule half of the last check before a delete.
 
     The decision order replayed on one backtest as it is just before the call, as far
@@ -163,18 +166,18 @@ def kept_now(spec: ProjectSpec, backtest: Backtest, now: datetime, declared_anyw
     for rule in PROTECTING_RULES:
         decision = rule(spec, declared, backtest, context)
         if decision is not None:
-            return "; ".join(decision.reasons)
+            return decision.reasons[0]
     if first_match(spec.delete, backtest, now) is not None:
         return None
     for index, policy in enumerate(spec.keep):
         if policy.kind == "match" and any(matches(selector, backtest, now) for selector in policy.match):
-            return f"keep[{index}]: {policy.text}"
+            return Reason("keep", index, policy.text)
     return None
 
 
 # --- keep policies (a table of small functions, one per kind) ----------------------
 
-Reasons = dict[str, list[str]]
+Reasons = dict[str, list[Reason]]
 Bucket = Callable[[Backtest, int], Hashable]
 
 BUCKETS: dict[str, Bucket] = {
@@ -197,10 +200,10 @@ def _keep_counting(index: int, policy: KeepPolicy, candidates: Sequence[Backtest
         if bucket != last:
             filled += 1
             last = bucket
-            reasons[backtest.id].append(f"keep[{index}]: {policy.kind} {filled}/{policy.count}{suffix}")
+            reasons[backtest.id].append(Reason("keep", index, policy.text, f"{filled}/{policy.count}{suffix}"))
         elif position == len(candidates) - 1:  # restic >= 0.17: slots left at the oldest keep it too
             filled += 1
-            reasons[backtest.id].append(f"keep[{index}]: oldest ({policy.kind} {filled}/{policy.count}){suffix}")
+            reasons[backtest.id].append(Reason("keep", index, policy.text, f"{filled}/{policy.count}, the oldest{suffix}"))
 
 
 def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
@@ -208,7 +211,7 @@ def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest],
     horizon = now - policy.within.delta
     for backtest in candidates:
         if backtest.created >= horizon:
-            reasons[backtest.id].append(f"keep[{index}]: {policy.text}{suffix}")
+            reasons[backtest.id].append(Reason("keep", index, policy.text, suffix.strip()))
 
 
 def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
@@ -217,13 +220,13 @@ def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], n
     pick = heapq.nlargest if policy.order == "desc" else heapq.nsmallest
     ranked = pick(policy.count, (b for b in candidates if by in b.statistics), key=lambda b: b.statistics[by])
     for rank, backtest in enumerate(ranked, start=1):
-        reasons[backtest.id].append(f"keep[{index}]: {policy.text} {rank}/{policy.count}{suffix}")
+        reasons[backtest.id].append(Reason("keep", index, policy.text, f"{rank}/{policy.count}{suffix}"))
 
 
 def _keep_match(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
     for backtest in candidates:
         if any(matches(selector, backtest, now) for selector in policy.match):
-            reasons[backtest.id].append(f"keep[{index}]: {policy.text}{suffix}")
+            reasons[backtest.id].append(Reason("keep", index, policy.text, suffix.strip()))
 
 
 KEEPERS: dict[str, Callable[[int, KeepPolicy, Sequence[Backtest], datetime, Reasons, str], None]] = {

@@ -117,6 +117,12 @@ class LabelRule:
     add_tags: tuple[str, ...] = ()
     remove_tags: tuple[str, ...] = ()
 
+    @cached_property
+    def text(self) -> str:
+        """What reasons show: what it matches and what it sets (`optimization true -> name, tags`)."""
+        sets = [field for field, value in (("name", self.name), ("note", self.note), ("tags", self.add_tags or self.remove_tags)) if value]
+        return " | ".join(map(str, self.match)) + " -> " + ", ".join(sets)
+
     @property
     def reads_statistics(self) -> bool:
         return any(s.reads_statistics for s in self.match) or any(

@@ -14,8 +14,9 @@ import zlib
 from datetime import datetime, timezone
 from typing import Iterable
 
+from reconciler.models import Action
 from reconciler.plan.model import Entry, Plan, ProjectPlan
-from reconciler.plan.render import reason_counts, source_line, summary_line
+from reconciler.plan.render import reason_counts, reasons_of, source_line, summary_line
 from reconciler.plan.untrusted import terminal_safe
 
 WIDTH, LANE, PAD = 1000, 34, 110
@@ -34,7 +35,7 @@ td.n{text-align:right}svg{display:block;border:1px solid #eee;margin:4px 0;backg
 def kind_of(entry: Entry) -> str:
     if entry.action.value != "keep":
         return entry.action.value
-    return "progress" if entry.reasons[:1] == ("in-progress",) else "keep"
+    return "progress" if entry.reasons and entry.reasons[0].rule == "in-progress" else "keep"
 
 
 def render_html(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
@@ -63,14 +64,9 @@ def _project(project: ProjectPlan) -> list[str]:
     summary = project.summary()
     parts = [f'<section class="project" data-project="{project.project_id}">', f"<h2>{e(project.label)}</h2>",
              f'<p class="meta">{summary["update"]:,} to update, {summary["delete"]:,} to delete, {summary["unchanged"]:,} unchanged</p>']
-    kept_reasons: dict[str, int] = {}
-    for entry in project.entries:
-        if entry.action.value == "keep":
-            key = entry.reasons[0].split(":", 1)[0] if entry.reasons else "?"
-            kept_reasons[key] = kept_reasons.get(key, 0) + 1
-    rows = [(k.split(" ", 1)[0], k.split(" ", 1)[1], n) for k, n in reason_counts(project)] + [("keep", k, n) for k, n in sorted(kept_reasons.items(), key=lambda i: -i[1])]
+    rows = reason_counts(project) + reason_counts(project, (entry for entry in project.entries if entry.action == Action.KEEP))
     parts.append('<table class="reasons"><tr><th>Action</th><th>Reason</th><th>Backtests</th></tr>' +
-                 "".join(f'<tr><td>{e(a)}</td><td>{e(r)}</td><td class="n">{n:,}</td></tr>' for a, r, n in rows) + "</table>")
+                 "".join(f'<tr><td>{e(a.value)}</td><td>{e(r)}</td><td class="n">{n:,}</td></tr>' for a, r, n in rows) + "</table>")
     if project.entries:
         parts.append(_timeline(project.entries))
         for statistic in sorted({key for entry in project.entries for key in (entry.ranked or {})}):
@@ -113,7 +109,7 @@ def _bounds(entries: list[Entry]) -> tuple[float, float]:
 
 
 def _title(entry: Entry) -> str:
-    return _escape(f"{entry.id} {entry.name} ({entry.created:%Y-%m-%d %H:%M}, {entry.status}): {entry.action.value} because {'; '.join(entry.reasons)}")
+    return _escape(f"{entry.id} {entry.name} ({entry.created:%Y-%m-%d %H:%M}, {entry.status}): {entry.action.value} because {reasons_of(entry)}")
 
 
 def _timeline(entries: list[Entry]) -> str:

@@ -1,4 +1,4 @@
-"""The plan value and its file format (``format_version`` 2).
+"""The plan value and its file format (``format_version`` 3: reasons are records).
 
 The JSON document is what ``plan --format json`` prints and ``plan --out`` saves:
 per project every decision with its reasons, the before/after of each action and,
@@ -21,10 +21,10 @@ from reconciler import __version__
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.build import RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
-from reconciler.models import MANAGED_FIELDS, Action, Change, is_backtest_id
+from reconciler.models import MANAGED_FIELDS, Action, Change, Reason, is_backtest_id
 from reconciler.timeutil import format_iso, parse_datetime
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_PLAN_BYTES = 1024 * 1024 * 1024
 
 
@@ -42,14 +42,14 @@ class Entry:
     status: str
     tags: tuple[str, ...]
     action: Action
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     changes: tuple[Change, ...] = ()
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
     ranked: dict[str, float] | None = None  # the statistics the project's `best` rules rank by (for the HTML report)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
-                                "tags": list(self.tags), "action": self.action.value, "reasons": list(self.reasons)}
+                                "tags": list(self.tags), "action": self.action.value, "reasons": [r.to_dict() for r in self.reasons]}
         if self.changes:
             data["changes"] = [c.to_dict() for c in self.changes]
         if self.observed is not None:
@@ -80,7 +80,7 @@ class Entry:
         if ranked is not None and (not isinstance(ranked, dict) or not all(isinstance(k, str) and type(v) in (int, float) for k, v in ranked.items())):
             raise PlanFileError(f"entry {data['id']} has damaged statistics")
         return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tags,
-                   action=action, reasons=tuple(str(r) for r in data.get("reasons", [])),
+                   action=action, reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", [])),
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
                    observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None)
 

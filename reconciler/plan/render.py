@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Callable
+from typing import Callable, Iterable
 
 from reconciler.models import Action
 from reconciler.plan.model import Entry, Plan, ProjectPlan
@@ -116,7 +116,7 @@ def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
     lines = [paint(head, style)]
     for change in entry.changes:
         lines.append(paint(f"        {change.field}: {_value(change.before)} -> {_value(change.after)}", style))
-    lines.append(paint(f"        because {terminal_safe('; '.join(entry.reasons))}", "dim" if entry.action == Action.KEEP else style))
+    lines.append(paint(f"        because {terminal_safe(reasons_of(entry))}", "dim" if entry.action == Action.KEEP else style))
     return lines
 
 
@@ -124,25 +124,30 @@ def render_json(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
     return plan.to_json() + "\n"
 
 
+def reasons_of(entry: Entry) -> str:
+    """Every reason of one row with its rule's text: `keep[0] (daily) 3/7; keep[1] (within 14d)`."""
+    return "; ".join(map(str, entry.reasons))
+
+
 def reason_key(entry: Entry) -> str:
-    """The rule an action comes from, for counts per reason: `prune`, `delete[0]`, `declared`, `label[1]`."""
-    return entry.reasons[0].split(":", 1)[0] if entry.reasons else "?"
+    """The rule a row comes from, for counts per reason: `prune`, `delete[0] (status failed)`, `label[1] (... -> name)`."""
+    return entry.reasons[0].key if entry.reasons else "?"
 
 
-def reason_counts(project: ProjectPlan) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for entry in project.actions:
-        key = f"{entry.action.value} {reason_key(entry)}"
+def reason_counts(project: ProjectPlan, entries: Iterable[Entry] | None = None) -> list[tuple[Action, str, int]]:
+    """(action, rule, count) for the project's actions (or the entries given), largest first."""
+    counts: dict[tuple[Action, str], int] = {}
+    for entry in project.actions if entries is None else entries:
+        key = (entry.action, reason_key(entry))
         counts[key] = counts.get(key, 0) + 1
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return sorted(((action, key, n) for (action, key), n in counts.items()), key=lambda item: (-item[2], item[0].value, item[1]))
 
 
 def reasons_text(project: ProjectPlan, escape: Callable[[str], str], between: str = ", ") -> str:
-    """Counts per reason grouped by action, largest first: `delete: prune 1,030, delete[0] 31; update: declared 2`."""
+    """Counts per reason grouped by action, largest first: `delete: prune 1,030, delete[0] (status failed) 31; update: declared 2`."""
     groups: dict[str, list[str]] = {}
-    for key, count in reason_counts(project):
-        action, reason = key.split(" ", 1)
-        groups.setdefault(action, []).append(f"{escape(reason)} {count:,}")
+    for action, reason, count in reason_counts(project):
+        groups.setdefault(action.value, []).append(f"{escape(reason)} {count:,}")
     return "; ".join(f"{action}: {between.join(items)}" for action, items in groups.items())
 
 
@@ -203,7 +208,7 @@ _DETAIL_HEAD = ["| | Backtest | Name | Created | Status | Tags | Change and reas
 
 def _detail_row(entry: Entry) -> str:
     changes = "; ".join(f"{c.field}: {markdown_safe(_value(c.before))} → {markdown_safe(_value(c.after))}" for c in entry.changes)
-    reason = markdown_safe("; ".join(entry.reasons))
+    reason = markdown_safe(reasons_of(entry))
     detail = f"{changes}<br>{reason}" if changes else reason
     tags = markdown_safe(", ".join(entry.tags)) if entry.tags else ""
     return (f"| `{_SYMBOLS[entry.action]}` {entry.action.value} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
