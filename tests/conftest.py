@@ -93,3 +93,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+MERMAID_CLI = "@mermaid-js/mermaid-cli@11"
+
+
+@pytest.fixture(scope="session")
+def mermaid_cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Mermaid's own renderer (npm), driving the system's Chromium: the command that turns a chart into SVG.
+
+    .ci/run installs it into .ci/node; elsewhere it is installed once into ~/.cache (npm's registry;
+    PUPPETEER_SKIP_DOWNLOAD: it uses the system's Chromium, never downloads one)."""
+    import json
+    import os
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "the chart test needs Chromium: apt-get install -y chromium (.ci/run does it)"
+    found = [p for p in (Path(__file__).parent.parent / ".ci" / "node" / "node_modules" / ".bin" / "mmdc",
+                         Path.home() / ".cache" / "backtest-reconciler-tests" / "node_modules" / ".bin" / "mmdc") if p.exists()]
+    if not found:
+        prefix = Path.home() / ".cache" / "backtest-reconciler-tests"
+        prefix.mkdir(parents=True, exist_ok=True)
+        npm = shutil.which("npm")
+        assert npm, "the chart test needs npm (apt-get install -y npm) to install " + MERMAID_CLI
+        subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", MERMAID_CLI], check=True, capture_output=True,
+                       env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}, timeout=600)
+        found = [prefix / "node_modules" / ".bin" / "mmdc"]
+    config = tmp_path_factory.mktemp("mermaid") / "puppeteer.json"
+    config.write_text(json.dumps({"executablePath": chromium, "args": ["--no-sandbox"]}))
+    return [str(found[0]), "--puppeteerConfigFile", str(config)]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import subprocess
 import unicodedata
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -196,3 +200,74 @@ def test_long_reads_show_progress_and_retries_say_what_they_wait_for(start_sandb
     assert "reading backtests:" not in quick.stderr  # short work stays quiet
     down = run_cli("--retries", "3", "auth", env=cli_env("http://127.0.0.1:9/api/v2"))
     assert down.returncode == 1 and re.search(r"/authenticate: ConnectionError; retrying in \d+\.\d s \(attempt 4 of 4\)", down.stderr)
+
+
+# --- the chart: the plan's counts, drawn as Mermaid draws them ---------------------------------------------------
+
+
+def chart_of(markdown: str) -> dict[str, list]:
+    block = re.search(r"```mermaid\n(.*?)```", markdown, re.S)
+    assert block, "no chart"
+    text = block.group(1)
+    labels = json.loads("[" + re.search(r"x-axis \[(.*)\]", text).group(1) + "]")
+    totals, kept = (json.loads(f"[{series}]") for series in re.findall(r"bar \[(.*)\]", text))
+    return {"source": text, "labels": labels, "totals": totals, "kept": kept}
+
+
+def months_plan(months: int, per_month: int = 3) -> Plan:
+    entries, n = [], 0
+    for m in range(months):
+        for k in range(per_month):
+            n += 1
+            created = datetime(2020 + m // 12, m % 12 + 1, 10, tzinfo=timezone.utc)
+            entries.append(replace(entry(n, Action.DELETE if k else Action.KEEP, "prune" if k else "declared"), created=created))
+    return plan_of([project(1, entries, "P")])
+
+
+@pytest.mark.parametrize("months", [1, 12, 13, 40])
+def test_the_chart_counts_every_backtest_and_names_its_months(months: int) -> None:
+    """The chart showed the last 12 months only, without saying so: 226 of the demo's 1,348 deletes were missing."""
+    plan = months_plan(months)
+    text = render_markdown(plan)
+    chart = chart_of(text)
+    totals = plan.totals()
+    assert sum(chart["totals"]) - sum(chart["kept"]) == totals["delete"]
+    assert sum(chart["kept"]) == totals["update"] + totals["unchanged"]
+    assert len(chart["labels"]) == min(months, 12)
+    if months > 12:
+        assert chart["labels"][0].startswith("≤")
+        assert "the first bar sums 2020-01 to" in text
+    assert f"{totals['delete']:,} deleted" in text
+
+
+def test_mermaid_draws_the_chart_as_stacked_bars(mermaid_cli: list[str], demo_sandbox, tmp_path: Path) -> None:
+    """Two bar series were drawn over each other (kept hidden behind deleted). Rendered by Mermaid's own CLI: per month, the
+    kept bar is drawn over the bar of every backtest, in the same place, as tall as its share, so red above green is deleted."""
+    from helpers import cli_env, run_cli
+
+    example = Path(__file__).parent.parent / "examples" / "sandbox-demo.yaml"
+    result = run_cli("plan", str(example), "--now", "2026-11-28T00:00:00Z", "--format", "markdown", env=cli_env(demo_sandbox.url))
+    chart = chart_of(result.stdout)
+    document = json.loads(run_cli("plan", str(example), "--now", "2026-11-28T00:00:00Z", "--format", "json", env=cli_env(demo_sandbox.url)).stdout)
+    assert sum(chart["totals"]) - sum(chart["kept"]) == document["summary"]["delete"] == 1348
+    source = tmp_path / "chart.mmd"
+    source.write_text(chart["source"])
+    picture = tmp_path / "chart.svg"
+    drawn = subprocess.run([*mermaid_cli, "-i", str(source), "-o", str(picture)], capture_output=True, text=True, timeout=120)
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    rects = [dict(re.findall(r'(\w+)="([^"]*)"', rect)) for rect in re.findall(r"<rect [^>]*>", picture.read_text())]
+    bars = [r for r in rects if r.get("fill") in ("#c62828", "#2e7d32")]
+    red = [r for r in bars if r["fill"] == "#c62828"]
+    green = [r for r in bars if r["fill"] == "#2e7d32"]
+    assert len(red) == len(green) == len(chart["labels"])
+    assert bars.index(green[0]) > bars.index(red[-1])  # the kept series is drawn last: over the other, not hidden behind it
+    # Mermaid draws a value v as k*v + c pixels (c: the bars start a little below the axis); the red that shows is (total - kept) * k
+    values = [*chart["totals"], *chart["kept"]]
+    heights = [float(r["height"]) for r in [*red, *green]]
+    high, low = values.index(max(values)), values.index(min(values))
+    k = (heights[high] - heights[low]) / (values[high] - values[low])
+    assert k > 0
+    for r, g, total, kept in zip(red, green, chart["totals"], chart["kept"]):
+        assert abs(float(r["x"]) - float(g["x"])) < 0.01 and abs(float(r["width"]) - float(g["width"])) < 0.01  # one bar, stacked
+        assert abs(float(r["y"]) + float(r["height"]) - float(g["y"]) - float(g["height"])) < 0.01  # on the same baseline
+        assert abs(float(r["height"]) - float(g["height"]) - (total - kept) * k) < 0.5  # the red part is the deletes

@@ -46,6 +46,7 @@ class Entry:
     changes: tuple[Change, ...] = ()
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
     ranked: dict[str, float] | None = None  # the statistics the project's `best` rules rank by (for the HTML report)
+    notable: tuple[str, ...] = ()  # why a reviewer must not miss this delete (engine.notable), made by the planner
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
@@ -56,6 +57,8 @@ class Entry:
             data["observed"] = self.observed
         if self.ranked:
             data["ranked"] = self.ranked
+        if self.notable:
+            data["notable"] = list(self.notable)
         return data
 
     @classmethod
@@ -82,7 +85,8 @@ class Entry:
         return cls(id=data["id"], name=data["name"], created=parse_datetime(data["created"]), status=data["status"], tags=tags,
                    action=action, reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", [])),
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
-                   observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None)
+                   observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None,
+                   notable=tuple(str(why) for why in data.get("notable", ())))
 
 
 @dataclass
@@ -160,6 +164,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(project.actions for project in self.projects)
+
+    @property
+    def notable(self) -> list[tuple[ProjectPlan, Entry]]:
+        """The deletes a reviewer must not miss, in plan order."""
+        return [(p, e) for p in self.projects for e in p.entries if e.notable]
 
     @property
     def errors(self) -> list[str]:

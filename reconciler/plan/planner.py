@@ -12,6 +12,7 @@ from reconciler.engine.guards import (
     leaves_nothing_completed,
 )
 from reconciler.engine.labels import after_apply, label, unsettled
+from reconciler.engine.notable import citations, notable_deletes
 from reconciler.engine.retention import Decision, decide
 from reconciler.gc_control import gc_paused
 from reconciler.models import Action
@@ -27,6 +28,7 @@ def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest
     where_live = {b.id: state for state in states for b in state.backtests if b.id in declared}
     with gc_paused():
         projects = [plan_project(state, now, declared, where_live, strict) for state in states]
+        _mark_notable(states, projects)
     return Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
                 declared_anywhere=declared, created_at=format_iso(utcnow()), state=state_source)
 
@@ -74,3 +76,18 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
             observed["note"] = b.note or ""
     ranked = {key: b.statistics[key] for key in ranked_by if key in b.statistics} if ranked_by else None
     return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed, ranked or None)
+
+
+def _mark_notable(states: Sequence[ProjectState], projects: Sequence[ProjectPlan]) -> None:
+    """Mark the deletes a reviewer must not miss (engine.notable); citations count across the whole plan."""
+    deleted = frozenset(e.id for project in projects for e in project.entries if e.action == Action.DELETE)
+    if not deleted:
+        return
+    notes = [(b.id, b.note) for state in states for b in state.backtests if b.note]
+    notes += [(d.id, d.note) for state in states for d in state.spec.backtests if d.note]
+    cited = citations(notes, deleted)
+    for state, project in zip(states, projects):
+        why = notable_deletes(state.backtests, deleted, cited)
+        for entry in project.entries:
+            if entry.id in why:
+                entry.notable = why[entry.id]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import PurePath
 from typing import Callable, Iterable
 
 from reconciler.models import Action
@@ -35,18 +36,44 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {totals['update']:,} to update, {totals['delete']:,} to delete, {totals['unchanged']:,} unchanged."
 
 
-def source_line(plan: Plan) -> str:
+def source_line(plan: Plan, *, shared: bool = False) -> str:
+    """What the plan was made against. A view meant to be shared (a PR comment, the HTML) names no local path."""
     if plan.state:
-        return (f"Planned against the RECORDED STATE {plan.state.get('path')} (recorded {plan.state.get('recorded_at') or 'at an unknown time'}, "
-                f"{plan.state.get('age') or 'age unknown'}), not the live API.")
+        path = str(plan.state.get("path"))
+        return (f"Planned against the RECORDED STATE {PurePath(path).name if shared else path} "
+                f"(recorded {plan.state.get('recorded_at') or 'at an unknown time'}, {plan.state.get('age') or 'age unknown'}), not the live API.")
     if plan.api_url.startswith("sandbox:"):
-        return f"Planned against the embedded sandbox (database {plan.api_url[len('sandbox:'):]})."
+        return "Planned against the embedded sandbox." if shared else f"Planned against the embedded sandbox (database {plan.api_url[len('sandbox:'):]})."
     return f"Planned against {plan.api_url}."
+
+
+NOTABLE_SHOWN = 50  # in the text views; the markdown comment shows fewer (its budget), the plan file has them all
+
+
+def notable_lines(plan: Plan, escape: Callable[[str], str], limit: int = NOTABLE_SHOWN, code: Callable[[str], str] = str) -> list[str]:
+    """The "notable deletes" block every view shows first: each delete a reviewer must not miss, and why."""
+    notable = plan.notable
+    if not notable:
+        return []
+    lines = [f"Notable deletes ({len(notable):,}): tagged, noted, among their project's best, or cited by a kept backtest's note."]
+    for project, entry in notable[:limit]:
+        lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.label)}: {escape('; '.join(entry.notable))}")
+    if len(notable) > limit:
+        lines.append(f"… and {len(notable) - limit:,} more, marked `notable` in the plan file.")
+    return lines
+
+
+def _notable_block(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
+    lines = notable_lines(plan, terminal_safe)
+    if not lines:
+        return []
+    return [paint(lines[0], "warn"), *(paint(f"  ! {line}", "warn") for line in lines[1:]), ""]
 
 
 def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
     paint = _painter(color)
     lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
+    lines += _notable_block(plan, paint)
     if not plan.projects:
         lines.append("The manifest selects no project.")
     for project in plan.projects:
@@ -89,6 +116,7 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
     (a 20,000-backtest plan would be 37,000 lines). `plan` shows them all, and so does `apply --show-plan`."""
     paint = _painter(color)
     lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
+    lines += _notable_block(plan, paint)
     for project in plan.projects:
         summary = project.summary()
         reasons = reasons_text(project, terminal_safe)
@@ -129,6 +157,11 @@ def reasons_of(entry: Entry) -> str:
     return "; ".join(map(str, entry.reasons))
 
 
+def changes_of(entry: Entry, between: str = "; ") -> str:
+    """An update's before and after: `name: "a" -> "b"; tags: [] -> [paper]`."""
+    return between.join(f"{c.field}: {_value(c.before)} -> {_value(c.after)}" for c in entry.changes)
+
+
 def reason_key(entry: Entry) -> str:
     """The rule a row comes from, for counts per reason: `prune`, `delete[0] (status failed)`, `label[1] (... -> name)`."""
     return entry.reasons[0].key if entry.reasons else "?"
@@ -162,13 +195,16 @@ def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False,
     md = markdown_safe
     totals = plan.totals()
     head = ["### backtest-reconciler plan", "", f"**{summary_line(plan)}**", "",
-            f"{md(source_line(plan))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`. "
+            f"{md(source_line(plan, shared=True))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`. "
             "The complete plan, every backtest with its reasons, is the saved plan file (`plan --out plan.json`; the CI recipes keep it "
             "as the `reconciler-plan` artifact): `reconciler show plan.json` renders it.", ""]
     problems = [f"> **Error:** {md(error)}" for error in plan.errors] + [f"> **Warning:** {md(warning)}" for warning in plan.warnings]
     if len(problems) > 20:
         problems = problems[:20] + [f"> … and {len(problems) - 20:,} more errors and warnings in the full plan."]
     head += problems + ([""] if problems else [])
+    notable = notable_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`")
+    if notable:
+        head += [f"**{notable[0]}**", "", *(f"- {line}" for line in notable[1:]), ""]
     used = _size(head)
     ranked = sorted(plan.projects, key=lambda p: -len(p.actions))
     table = ["| Project | Update | Delete | Unchanged | Changes by reason |", "| --- | ---: | ---: | ---: | --- |"]
@@ -248,20 +284,52 @@ def _detail_tables(projects: list[ProjectPlan], budget: int) -> list[str]:
     return lines
 
 
-def _mermaid(plan: Plan) -> list[str]:
-    """Deletes and keeps per month of creation, as a chart GitHub draws (the last 12 months that have backtests)."""
+CHART_MONTHS = 12  # bars in the comment's chart; older months are summed into the first bar
+CHART_COLORS = ("#c62828", "#2e7d32")  # the first series (every backtest) red, the second (kept) green, drawn over it
+
+
+def chart_months(plan: Plan) -> list[tuple[str, int, int]]:
+    """(label, backtests, kept) per bar: the last months that have backtests, older ones summed into the first bar,
+    so the bars add up to the plan's counts."""
     months: dict[str, list[int]] = {}
     for project in plan.projects:
         for entry in project.entries:
             counts = months.setdefault(entry.created.strftime("%Y-%m"), [0, 0])
-            counts[entry.action == Action.DELETE] += 1
-    if not months:
+            counts[0] += 1
+            counts[1] += entry.action != Action.DELETE
+    ordered = sorted(months)
+    if len(ordered) <= CHART_MONTHS:
+        return [(m, *months[m]) for m in ordered]  # type: ignore[misc]
+    older, shown = ordered[: -CHART_MONTHS + 1], ordered[-CHART_MONTHS + 1:]
+    first = (f"≤{older[-1]}", sum(months[m][0] for m in older), sum(months[m][1] for m in older))
+    return [first, *((m, *months[m]) for m in shown)]  # type: ignore[misc]
+
+
+def _mermaid(plan: Plan) -> list[str]:
+    """Backtests per month of creation as a chart GitHub draws (Mermaid 11's xychart): a bar of every backtest with the
+    kept ones drawn over it, so the red that shows above the green is what gets deleted (a stacked bar)."""
+    bars = chart_months(plan)
+    if not bars:
         return []
-    shown = sorted(months)[-12:]
-    top = max(max(months[m]) for m in shown)
-    return ["```mermaid", "xychart-beta", '    title "Backtests by month created: kept (first bar), deleted (second bar)"',
-            f"    x-axis [{', '.join(chr(34) + m + chr(34) for m in shown)}]", f"    y-axis \"backtests\" 0 --> {max(top, 1)}",
-            f"    bar [{', '.join(str(months[m][0]) for m in shown)}]", f"    bar [{', '.join(str(months[m][1]) for m in shown)}]", "```"]
+    top = max(total for _, total, _ in bars)
+    palette = ", ".join(CHART_COLORS)
+    return ["```mermaid", f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{palette}"}}}}}}}}%%', "xychart-beta",
+            '    title "Backtests by month created: kept (green), deleted (red)"',
+            f"    x-axis [{', '.join(chr(34) + label + chr(34) for label, _, _ in bars)}]", f'    y-axis "backtests" 0 --> {max(top, 1)}',
+            f"    bar [{', '.join(str(total) for _, total, _ in bars)}]", f"    bar [{', '.join(str(kept) for _, _, kept in bars)}]", "```",
+            "", f"The chart shows every backtest: {_months_shown(bars, plan)}; {plan.totals()['delete']:,} deleted (red, above) and "
+            f"{sum(kept for _, _, kept in bars):,} kept or updated (green)."]
+
+
+def _months_shown(bars: list[tuple[str, int, int]], plan: Plan) -> str:
+    first = plan_first_month(plan)
+    if bars[0][0].startswith("≤"):
+        return f"one bar per month with backtests from {bars[1][0]} to {bars[-1][0]}, and the first bar sums {first} to {bars[0][0][1:]}"
+    return f"one bar per month with backtests from {bars[0][0]} to {bars[-1][0]}" if len(bars) > 1 else f"one bar for {bars[0][0]}"
+
+
+def plan_first_month(plan: Plan) -> str:
+    return min(entry.created for project in plan.projects for entry in project.entries).strftime("%Y-%m")
 
 
 def render_text_document(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:

@@ -1,0 +1,60 @@
+"""Notable deletes: the few a reviewer must not miss among hundreds (docs/design.md, "Reviewing a plan"). Pure.
+
+A delete is notable when the backtest carries a tag or a note, ranks in the top 3 of
+its project by `sharpeRatio` (when statistics were read), or is cited by id in the
+note of a backtest the plan keeps. Each says why, in words made here. The list
+carries no note; notes are known only for backtests that were read (declared ones
+whose note is managed, labelled ones), and the manifest's declared notes count as
+the notes they will be.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from typing import Iterable, Mapping, Sequence
+
+from reconciler.models import Backtest
+
+RANKED_BY = "sharpeRatio"
+TOP = 3
+_CITED_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+_ORDINALS = {1: "best", 2: "2nd best", 3: "3rd best"}
+
+
+def citations(notes: Iterable[tuple[str, str]], deleted: frozenset[str]) -> dict[str, str]:
+    """Backtest id -> the id of a kept backtest whose note cites it (the first found)."""
+    cited: dict[str, str] = {}
+    for citing, text in notes:
+        if citing in deleted or not text:
+            continue
+        for match in _CITED_ID.finditer(text):
+            if match.group(0) != citing:
+                cited.setdefault(match.group(0), citing)
+    return cited
+
+
+def notable_deletes(backtests: Sequence[Backtest], deleted: frozenset[str], cited: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Deleted id -> why it is notable, for the deletes that are."""
+    if not deleted:
+        return {}
+    ranked = heapq.nlargest(TOP, (b for b in backtests if RANKED_BY in b.statistics), key=lambda b: b.statistics[RANKED_BY])
+    rank_of = {b.id: position for position, b in enumerate(ranked, start=1)}
+    result: dict[str, tuple[str, ...]] = {}
+    for b in backtests:
+        if b.id not in deleted:
+            continue
+        why = []
+        if b.tags:
+            why.append("tagged " + ", ".join(b.tags))
+        if b.note:
+            why.append("has a note")
+        rank = rank_of.get(b.id)
+        if rank is not None:
+            why.append(f"{_ORDINALS[rank]} {RANKED_BY} of its project ({b.statistics[RANKED_BY]:g})")
+        citing = cited.get(b.id)
+        if citing is not None:
+            why.append(f"cited in the note of {citing}, which is kept")
+        if why:
+            result[b.id] = tuple(why)
+    return result
