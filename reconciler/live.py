@@ -2,7 +2,8 @@
 
 One /backtests/list per project (statistics only when a rule reads them), one
 /projects/read only when a project is named by name, one /backtests/read per
-declared backtest whose note is managed. Calls run concurrently on the
+declared backtest whose note is managed and per backtest a label rule will write
+the note of (the engine decides on the list first). Calls run concurrently on the
 client's one session; a project's note reads start as soon as its list is in.
 """
 
@@ -13,15 +14,19 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from datetime import datetime
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import APIError, NotFoundError
 from reconciler.defaults import PARALLELISM
+from reconciler.engine.labels import note_reads
+from reconciler.engine.retention import decide
 from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
 from reconciler.plan.model import Plan
 from reconciler.progress import Progress
+from reconciler.timeutil import utcnow
 from reconciler.projects import (
     ProjectState,
     ResolveError,
@@ -46,6 +51,7 @@ class Fetch:
     statistics: bool = False
     read_note: Callable[[Backtest], bool] = lambda backtest: False
     source: str = ""  # where the manifest names it, for a clear error
+    notes_for: Callable[[list[Backtest]], frozenset[str]] | None = None  # picks from the whole list, instead of read_note
 
 
 def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, parallelism: int = PARALLELISM,
@@ -90,7 +96,11 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
             if future in lists:  # a project's list is in: start its note reads right away
                 fetch = lists[future]
                 listed[fetch.project_id] = future.result()
-                wanted = [b for b in listed[fetch.project_id] if fetch.read_note(b)]
+                if fetch.notes_for is not None:
+                    picked = fetch.notes_for(listed[fetch.project_id])
+                    wanted = [b for b in listed[fetch.project_id] if b.id in picked]
+                else:
+                    wanted = [b for b in listed[fetch.project_id] if fetch.read_note(b)]
                 if progress is not None and wanted:
                     progress.add(len(wanted))
                 for backtest in wanted:
@@ -117,8 +127,12 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
 
 
 def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = PARALLELISM,
-                 stats: FetchStats | None = None, progress: Progress | None = None) -> list[ProjectState]:
-    """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes."""
+                 stats: FetchStats | None = None, progress: Progress | None = None, now: datetime | None = None,
+                 declared_anywhere: Mapping[str, str] | None = None) -> list[ProjectState]:
+    """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes.
+    `now` and `declared_anywhere` are the plan's: label rules that write notes read only the backtests they will label."""
+    now = now or utcnow()
+    declared_anywhere = declared_anywhere if declared_anywhere is not None else {d.id: s.label for s in specs for d in s.backtests}
     stats = stats if stats is not None else FetchStats()
     if needs_project_list(specs, wanted):
         selected = select_projects(resolve_projects(specs, client.list_projects()), wanted)
@@ -129,7 +143,8 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
         names = Future()
         # A daemon thread: if the lists fail first, the process does not wait for a courtesy call on its way out.
         threading.Thread(target=_settle, args=(names, client.list_projects), name="names", daemon=True).start()
-    fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source)
+    fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source,
+                                             _labelled_notes(entry.spec, now, declared_anywhere))
                                        for entry in selected], parallelism=parallelism, stats=stats, progress=progress)
     known: dict[int, str] = {}
     if names is not None:
@@ -149,11 +164,23 @@ def _settle(future: Future, fn: Callable[[], Any]) -> None:
 
 
 def _managed_note(spec: ProjectSpec) -> Callable[[Backtest], bool]:
-    """The notes planning needs: declared ones, and every finished backtest's when a label rule writes notes."""
+    """The notes planning needs when no label rule writes notes: the declared ones."""
     managed = spec.managed_notes
-    if spec.labels_notes:
-        return lambda backtest: not backtest.in_progress
     return lambda backtest: backtest.id in managed and not backtest.in_progress
+
+
+def _labelled_notes(spec: ProjectSpec, now: datetime, declared_anywhere: Mapping[str, str]) -> Callable[[list[Backtest]], frozenset[str]] | None:
+    """With a label rule that writes notes: the declared notes, and the notes of the backtests those rules will label
+    (the engine's own decisions on the list, so one read per labelled backtest)."""
+    if not spec.labels_notes:
+        return None
+    managed = spec.managed_notes
+
+    def pick(backtests: list[Backtest]) -> frozenset[str]:
+        labelled = note_reads(spec, decide(spec, backtests, now, declared_anywhere), now)
+        return frozenset(b.id for b in backtests if (b.id in managed or b.id in labelled) and not b.in_progress)
+
+    return pick
 
 
 def _list(client: QuantConnectClient, project_id: int, include_statistics: bool, source: str = "") -> list[Backtest]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -228,3 +229,25 @@ def test_label_tags_are_trimmed_and_a_tag_both_added_and_removed_is_refused(tmp_
     spec = build_project({**RULES, "prune": False, "label": [{"match": {"name": "*"}, "tags": {"add": ["Opt", "  WIP "]}}]}, id=1, name=None)
     (decision,), _, _ = label(spec, decide(spec, [run(1, "2024-01-01")], NOW), NOW, "P", 1)
     assert decision.changes[0].after == ["Opt", "WIP"]
+
+
+def test_a_note_template_costs_one_read_per_labelled_backtest(start_sandbox, tmp_path) -> None:
+    """A note template read every finished backtest of the project (213 reads to label 6)."""
+    from helpers import cli_env, run_cli
+
+    backtests = [{"backtestId": f"{n:032x}", "name": f"pick-{n}" if n % 10 == 0 else f"run {n}", "created": f"2026-01-{1 + n % 28:02d} 00:00:{n % 60:02d}",
+                  "status": "Completed."} for n in range(1, 61)]
+    server = start_sandbox(state={"projects": [{"projectId": 1, "name": "P", "backtests": backtests}]})
+
+    def calls(label: str) -> tuple[int, dict]:
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text("version: 1\nprojects:\n  - id: 1\n    keep: [{last: 100}]\n" + label)
+        result = run_cli("plan", str(manifest), "--now", "2026-11-28T00:00:00Z", "--format", "json", env=cli_env(server.url))
+        assert result.returncode == 0, result.stderr
+        return int(re.search(r"with (\d+) API call", result.stderr).group(1)), json.loads(result.stdout)
+
+    baseline, _ = calls("")
+    with_notes, document = calls('    label: [{match: {name: "pick-*"}, note: "picked {name}"}]\n')
+    updates = [b for b in document["projects"][0]["backtests"] if b["action"] == "update"]
+    assert len(updates) == 6 and all(b["changes"] == [{"field": "note", "before": "", "after": f"picked {b['name']}"}] for b in updates)
+    assert with_notes - baseline == 6  # one read per labelled backtest, none for the 54 others

@@ -12,7 +12,7 @@ from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.preflight import Preflight, preflight
 from reconciler.apply.records import Archive, ArchiveBudget, Journal, RecordsLock
 from reconciler.apply.result import ApplyResult, render_json, render_text
-from reconciler.commands.plan import PlanOptions, make_plan
+from reconciler.commands.plan import PlanOptions, distant_now, make_plan
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import (
     ARCHIVE_MAX_BYTES,
@@ -77,6 +77,9 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
         live = reread_live(client, plan, planning.parallelism, rt.progress("reading backtests"))
     else:
         plan, states = make_plan(rt, planning)
+        distant = distant_now(planning)
+        if distant:
+            plan.general_warnings.append(distant)
         _show(plan, options, human, rt)
         _refuse_errors(plan)
         client = rt.client(planning.parallelism)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Sequence
 
@@ -44,6 +44,21 @@ def reference_time(text: str | None) -> datetime:
         raise ConfigError(f"--now {text!r} is not a timestamp; use ISO 8601 such as 2026-11-28T00:00:00Z") from None
 
 
+DISTANT_NOW = timedelta(days=1)
+
+
+def distant_now(options: PlanOptions) -> str | None:
+    """apply with a --now more than a day from the clock judges every age from that time: say so (docs/design.md, "Reviewing a plan")."""
+    if options.now is None:
+        return None
+    now, clock = reference_time(options.now), utcnow()
+    if abs(now - clock) <= DISTANT_NOW:
+        return None
+    days = abs(now - clock).total_seconds() / 86400
+    return (f"--now {options.now} is {days:,.1f} days {'ahead of' if now > clock else 'behind'} this machine's clock: every age "
+            "(older_than, within, newer_than) is counted from it, not from today. Leave out --now to apply as of now")
+
+
 def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectState]]:
     """Load the manifest (all checks before any network call), fetch what it needs, plan."""
     manifest = load_manifest(options.paths)
@@ -51,7 +66,7 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
     if options.state is not None:
         states, source = states_from_file(options.state, manifest.projects, options.projects, now)
         plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
-                          strict=options.strict, state_source=source)
+                          strict=options.strict, state_source=source, warnings=manifest.warnings)
         return plan, states
     from reconciler.live import (  # here: an offline plan never loads the HTTP stack
         FetchStats,
@@ -60,10 +75,12 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
 
     client = rt.client(options.parallelism)
     stats = FetchStats()
-    states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats,
+    states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats, now=now,
+                          declared_anywhere=manifest.declared_anywhere,
                           progress=rt.progress("reading backtests"))
     rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
-    plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, declared_anywhere=manifest.declared_anywhere, strict=options.strict)
+    plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, declared_anywhere=manifest.declared_anywhere, strict=options.strict,
+                      warnings=manifest.warnings)
     return plan, states
 
 

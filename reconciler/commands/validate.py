@@ -13,5 +13,7 @@ def run(rt: Runtime, paths: Sequence[Path]) -> int:
     manifest = load_manifest(paths)
     declared = sum(len(p.backtests) for p in manifest.projects)
     files = len(manifest.files)
+    for warning in manifest.warnings:
+        rt.err(f"warning: {warning}")
     rt.out(f"Manifest OK: {files} file{'s' if files != 1 else ''}, {len(manifest.projects)} project{'s' if len(manifest.projects) != 1 else ''}, {declared} declared backtest{'s' if declared != 1 else ''}.")
     return 0

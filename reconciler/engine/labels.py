@@ -99,8 +99,33 @@ def template_values(b: Backtest, project_name: str, project_id: int) -> Mapping[
     return values
 
 
-def _label_one(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_name: str,
-               project_id: int) -> tuple[tuple[Change, ...], int, list[str]]:
+class _Unrenderable(Exception):
+    def __init__(self, index: int, error: RenderError) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+def note_reads(spec: ProjectSpec, decisions: Sequence[Decision], now: datetime) -> frozenset[str]:
+    """The backtests whose note a label rule will write: the only notes labels make the plan read (one read per
+    labelled backtest, docs/design.md, "Labels"). Which rule labels a backtest never depends on its note."""
+    if not spec.labels_notes:
+        return frozenset()
+    wanted = set()
+    for decision in decisions:
+        if decision.action != Action.KEEP or decision.reasons[0].rule in LEFT_ALONE_RULES:
+            continue
+        try:
+            chosen = _choose(spec.labels, decision.backtest, now, "", 0)
+        except _Unrenderable:
+            continue  # the plan reports it; no note to read
+        if chosen is not None and spec.labels[chosen[0]].note is not None:
+            wanted.add(decision.backtest.id)
+    return frozenset(wanted)
+
+
+def _choose(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_name: str,
+            project_id: int) -> tuple[int, str | None, str | None] | None:
+    """The first matching rule that can render (index, name, note), or None; _Unrenderable when the first that matches cannot."""
     values = None
     for index, rule in enumerate(rules):
         if not any(matches(selector, b, now) for selector in rule.match):
@@ -110,9 +135,22 @@ def _label_one(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_n
             name = rule.name.render(values) if rule.name is not None else None
             note = rule.note.render(values) if rule.note is not None else None
         except RenderError as exc:
-            return (), index, [f"label[{index}] cannot label backtest {b.id}: {exc}"]
+            raise _Unrenderable(index, exc) from None
         if (rule.name is not None and name is None) or (rule.note is not None and note is None):
             continue  # a parameter or statistic it needs is missing: the next matching rule may label it
+        return index, name, note
+    return None
+
+
+def _label_one(rules: Sequence[LabelRule], b: Backtest, now: datetime, project_name: str,
+               project_id: int) -> tuple[tuple[Change, ...], int, list[str]]:
+    try:
+        chosen = _choose(rules, b, now, project_name, project_id)
+    except _Unrenderable as exc:
+        return (), exc.index, [f"label[{exc.index}] cannot label backtest {b.id}: {exc.error}"]
+    if chosen is not None:
+        index, name, note = chosen
+        rule = rules[index]
         where = f"label[{index}]"
         problems: list[str] = []
         changes = []

@@ -114,7 +114,10 @@ def load_manifest(paths: Sequence[str | Path]) -> Manifest:
     if problems:
         raise ManifestError(problems)
     projects = tuple(spec for name, data, lines in documents for spec in _build_projects(data, lines, name))
-    return Manifest(projects=projects, files=tuple(str(f) for f, _ in files), digest="sha256:" + digest.hexdigest())
+    warnings = tuple(f"{name}:{_line(lines, ('defaults',))}: `defaults` apply only to the projects of their own file, and this file lists "
+                     "none: they do nothing. Repeat them in each file that lists projects" for name, data, lines in documents
+                     if data.get("defaults") and not data.get("projects"))
+    return Manifest(projects=projects, files=tuple(str(f) for f, _ in files), digest="sha256:" + digest.hexdigest(), warnings=warnings)
 
 
 def _read(path: Path) -> tuple[bytes | None, list[Problem]]:

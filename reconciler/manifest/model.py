@@ -189,6 +189,7 @@ class Manifest:
     projects: tuple[ProjectSpec, ...]
     files: tuple[str, ...] = ()
     digest: str = ""
+    warnings: tuple[str, ...] = ()  # rules that do nothing, found at load (a `defaults` block in a file with no project)
 
     @cached_property
     def declared_anywhere(self) -> dict[str, str]:

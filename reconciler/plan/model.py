@@ -147,6 +147,7 @@ class Plan:
     declared_anywhere: dict[str, str] = field(default_factory=dict)  # every id the manifest declares -> its project
     created_at: str = ""
     state: dict[str, Any] | None = None  # set when planned against a recorded state file
+    general_warnings: list[str] = field(default_factory=list)  # about no one project: rules that do nothing, a distant --now
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
 
@@ -176,13 +177,15 @@ class Plan:
 
     @property
     def warnings(self) -> list[str]:
-        return [f"{p.label}: {w}" for p in self.projects for w in p.warnings]
+        return [*self.general_warnings, *(f"{p.label}: {w}" for p in self.projects for w in p.warnings)]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format_version": self.format_version, "tool_version": self.tool_version, "created_at": self.created_at,
                                 "reference_time": self.reference_time, "manifest_digest": self.manifest_digest, "api_url": self.api_url}
         if self.state is not None:
             data["state"] = self.state
+        if self.general_warnings:
+            data["warnings"] = self.general_warnings
         data["summary"] = self.totals()
         data["declared_anywhere"] = self.declared_anywhere
         data["projects"] = [p.to_dict() for p in self.projects]
@@ -206,7 +209,8 @@ class Plan:
                 raise PlanFileError("damaged declared_anywhere")
             return cls(reference_time=data["reference_time"], manifest_digest=str(data["manifest_digest"]), api_url=str(data["api_url"]),
                        projects=[ProjectPlan.from_dict(p) for p in data["projects"]], declared_anywhere=dict(declared),
-                       created_at=str(data.get("created_at", "")), state=data.get("state"), tool_version=str(data.get("tool_version", "")))
+                       created_at=str(data.get("created_at", "")), state=data.get("state"), tool_version=str(data.get("tool_version", "")),
+                       general_warnings=[str(w) for w in data.get("warnings", [])])
         except PlanFileError as exc:
             raise PlanFileError(f"plan file is damaged ({exc}); re-run plan") from None
         except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:

@@ -13,7 +13,7 @@ from reconciler.engine.guards import (
 )
 from reconciler.engine.labels import after_apply, label, unsettled
 from reconciler.engine.notable import citations, notable_deletes
-from reconciler.engine.retention import Decision, decide
+from reconciler.engine.retention import Decision, decide, idle_selectors
 from reconciler.gc_control import gc_paused
 from reconciler.models import Action
 from reconciler.plan.model import Entry, Plan, ProjectPlan
@@ -22,15 +22,20 @@ from reconciler.timeutil import format_iso, utcnow
 
 
 def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest: str, api_url: str, declared_anywhere: Mapping[str, str] | None = None,
-               strict: bool = False, state_source: dict | None = None) -> Plan:
+               strict: bool = False, state_source: dict | None = None, warnings: Sequence[str] = ()) -> Plan:
     """declared_anywhere: every backtest the whole manifest declares (id -> project), not only the planned projects'."""
     declared = dict(declared_anywhere) if declared_anywhere is not None else {d.id: s.spec.label for s in states for d in s.spec.backtests}
     where_live = {b.id: state for state in states for b in state.backtests if b.id in declared}
     with gc_paused():
         projects = [plan_project(state, now, declared, where_live, strict) for state in states]
         _mark_notable(states, projects)
-    return Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
+    plan = Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
                 declared_anywhere=declared, created_at=format_iso(utcnow()), state=state_source)
+    if strict and warnings and projects:  # --strict: a warning fails the plan like a project's own
+        projects[0].errors.extend(f"{w} (--strict)" for w in warnings)
+    else:
+        plan.general_warnings.extend(warnings)
+    return plan
 
 
 def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[str, str] | None = None,
@@ -55,6 +60,8 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
                                     "not in this one: it is kept there and not reconciled; move the declaration to that project")
         else:
             project.warnings.append(f"declared backtest {declared.id} does not exist in this project (apply cannot create it)")
+    if state.backtests:
+        project.warnings.extend(idle_selectors(spec, decisions, state.backtests, now))
     deleting = {e.id for e in entries if e.action == Action.DELETE}
     if not spec.allow_empty:
         if can_only_delete_all(spec):

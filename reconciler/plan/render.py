@@ -73,6 +73,7 @@ def _notable_block(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
 def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
     paint = _painter(color)
     lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
+    lines += [paint(f"! warning: {terminal_safe(w)}", "warn") for w in plan.general_warnings] + ([""] if plan.general_warnings else [])
     lines += _notable_block(plan, paint)
     if not plan.projects:
         lines.append("The manifest selects no project.")
@@ -116,6 +117,7 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
     (a 20,000-backtest plan would be 37,000 lines). `plan` shows them all, and so does `apply --show-plan`."""
     paint = _painter(color)
     lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
+    lines += [paint(f"! warning: {terminal_safe(w)}", "warn") for w in plan.general_warnings] + ([""] if plan.general_warnings else [])
     lines += _notable_block(plan, paint)
     for project in plan.projects:
         summary = project.summary()
