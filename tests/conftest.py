@@ -88,6 +88,7 @@ def _close_clients() -> Iterator[None]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/*.json from the current engine (then review the diff).")
+    parser.addoption("--update-readme", action="store_true", help="Rewrite the README's checked output blocks from what the commands print (then review the diff).")
 
 
 @pytest.fixture

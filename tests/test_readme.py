@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from reconciler.manifest.schema import schema
 from reconciler.sandbox.server import SandboxServer
@@ -54,7 +55,9 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
     assert "python -m pytest" in test_command
 
 
-def test_every_readme_command_runs(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_every_readme_command_runs(demo_sandbox: SandboxServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    update = request.config.getoption("--update-readme")
+    rewritten = README
     for folder in ("examples", "schemas"):
         shutil.copytree(ROOT / folder, tmp_path / folder, symlinks=False)
     env = {**cli_env(demo_sandbox.url), "HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
@@ -73,9 +76,14 @@ def test_every_readme_command_runs(demo_sandbox: SandboxServer, tmp_path: Path) 
                 assert "Traceback" not in result.stderr or "--verbose" in command, where
                 last_output = result.stdout
             ran += 1
-        if checked is not None:
-            assert last_output == checked, f"README.md:{line_number}: the shown output differs from what the command prints"
+        if checked is not None and update and last_output != checked:
+            assert rewritten.count(checked) == 1, f"README.md:{line_number}: the checked block is not unique; update it by hand"
+            rewritten = rewritten.replace(checked, last_output)
+        elif checked is not None:
+            assert last_output == checked, f"README.md:{line_number}: the shown output differs from what the command prints (--update-readme rewrites it)"
     assert ran >= 20
+    if update and rewritten != README:
+        (ROOT / "README.md").write_text(rewritten)
 
 
 def _serve_briefly(command: str, cwd: Path, env: dict[str, str], where: str) -> None:

@@ -132,7 +132,8 @@ def test_apply_shows_a_summary_per_project_and_reason_not_every_row(demo_sandbox
             "--archive-dir", str(tmp_path / "a")]
     refused = run_cli(*args, input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)  # no terminal, no --yes: shows, then refuses
     assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete: prune 1,030, delete[0] (status failed; older_than 3d) 31, delete[1] (name scratch-*) 26; update: declared 2)" in refused.stdout
-    assert "because prune" not in refused.stdout and len(refused.stdout.splitlines()) < 20
+    assert "because prune" not in refused.stdout and len(refused.stdout.splitlines()) < 40
+    assert "Notable deletes (39)" in refused.stdout and "… and 29 more: every one is marked `notable` in the plan file" in refused.stdout
     assert "apply --show-plan" in refused.stdout
     full = run_cli(*args, "--show-plan", input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)
     assert full.stdout.count("because prune") > 1000

@@ -60,8 +60,6 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
                                     "not in this one: it is kept there and not reconciled; move the declaration to that project")
         else:
             project.warnings.append(f"declared backtest {declared.id} does not exist in this project (apply cannot create it)")
-    if state.backtests:
-        project.warnings.extend(idle_selectors(spec, decisions, state.backtests, now))
     deleting = {e.id for e in entries if e.action == Action.DELETE}
     if not spec.allow_empty:
         if can_only_delete_all(spec):
@@ -71,6 +69,8 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
     if strict:
         project.errors.extend(f"{w} (--strict)" for w in project.warnings)
         project.warnings = []
+    if state.backtests:  # never made errors by --strict: once apply has run, a delete rule has nothing left to match
+        project.warnings.extend(idle_selectors(spec, decisions, state.backtests, now))
     return project
 
 

@@ -59,12 +59,12 @@ def notable_lines(plan: Plan, escape: Callable[[str], str], limit: int = NOTABLE
     for project, entry in notable[:limit]:
         lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.label)}: {escape('; '.join(entry.notable))}")
     if len(notable) > limit:
-        lines.append(f"… and {len(notable) - limit:,} more, marked `notable` in the plan file.")
+        lines.append(f"… and {len(notable) - limit:,} more: every one is marked `notable` in the plan file, and `plan` lists them.")
     return lines
 
 
-def _notable_block(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
-    lines = notable_lines(plan, terminal_safe)
+def _notable_block(plan: Plan, paint: Callable[[str, str], str], limit: int = NOTABLE_SHOWN) -> list[str]:
+    lines = notable_lines(plan, terminal_safe, limit)
     if not lines:
         return []
     return [paint(lines[0], "warn"), *(paint(f"  ! {line}", "warn") for line in lines[1:]), ""]
@@ -118,7 +118,7 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
     paint = _painter(color)
     lines = [terminal_safe(source_line(plan)), f"Reference time {terminal_safe(plan.reference_time)}.", ""]
     lines += [paint(f"! warning: {terminal_safe(w)}", "warn") for w in plan.general_warnings] + ([""] if plan.general_warnings else [])
-    lines += _notable_block(plan, paint)
+    lines += _notable_block(plan, paint, limit=10)  # apply's prompt stays short; `plan` and `show` list them all
     for project in plan.projects:
         summary = project.summary()
         reasons = reasons_text(project, terminal_safe)
