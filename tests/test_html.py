@@ -71,6 +71,9 @@ def test_html_plan_in_a_real_browser(demo_sandbox: SandboxServer, tmp_path: Path
     assert marks["keep"] + marks["progress"] == document["summary"]["unchanged"]
     assert dom.stdout.count('<svg class="statistic" data-statistic="sharpeRatio"') >= 1  # the statistic `best` ranks by
     assert "delete[0] (status failed; older_than 3d)" in dom.stdout  # the rule, on hover
+    assert dom.stdout.count('<tr class="row a-') == sum(len(p["backtests"]) for p in document["projects"])  # the table: every row
+    assert dom.stdout.count('<tr class="row a-delete') == document["summary"]["delete"]
+    assert "Notable deletes (39)" in dom.stdout and ".reconciler" not in dom.stdout  # notable first; no local path
     shot = tmp_path / "shot.png"
     result = browse(page, tmp_path, f"--screenshot={shot}", "--window-size=1200,900")
     assert result.returncode == 0 and shot.exists() and png_is_not_blank(shot)

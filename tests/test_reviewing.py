@@ -168,9 +168,9 @@ def test_the_html_shows_before_and_after_and_a_filterable_table_of_every_row() -
     page = render_html(plan)
     assert 'name: &quot;run 1&quot; -&gt; &quot;Baseline&quot;; tags: [] -&gt; [paper]' in page  # in the row and on hover
     assert page.count("update (name: &quot;run 1&quot;") == 1
-    rows = re.findall(r'<tr class="row a-(\w+) r-(\d+)">(.*?)</tr>', page)
+    rows = re.findall(r"<tr class=\"row a-(\w+) r-(\d+)\">", page)
     assert len(rows) == len(plan.projects[0].entries) == 4
-    assert [action for action, _, _ in rows] == [e.action.value for e in plan.projects[0].entries]
+    assert [action for action, _ in rows] == [e.action.value for e in plan.projects[0].entries]
     # one radio button per action and per reason, each with the CSS rule that hides the other rows
     for action in ("update", "keep", "delete"):
         assert f'id="a1-{action}"' in page and f"#a1-{action}:checked~table tr.row:not(.a-{action})" in page

@@ -34,15 +34,16 @@ def citations(notes: Iterable[tuple[str, str]], deleted: frozenset[str]) -> dict
     return cited
 
 
-def notable_deletes(backtests: Sequence[Backtest], deleted: frozenset[str], cited: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """Deleted id -> why it is notable, for the deletes that are."""
-    if not deleted:
+def notable_deletes(backtests: Sequence[Backtest], deleting: Sequence[Backtest], cited: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Deleted id -> why it is notable, for those of `deleting` (the project's deletes) that are; `backtests` is the
+    whole project, which the ranking is over."""
+    if not deleting:
         return {}
-    ranked = heapq.nlargest(TOP, (b for b in backtests if RANKED_BY in b.statistics), key=lambda b: b.statistics[RANKED_BY])
-    rank_of = {b.id: position for position, b in enumerate(ranked, start=1)}
+    scored = [(s[RANKED_BY], i) for i, s in enumerate([b.statistics for b in backtests]) if RANKED_BY in s]  # plain tuples: C comparisons
+    rank_of = {backtests[i].id: position for position, (_, i) in enumerate(heapq.nlargest(TOP, scored), start=1)}
     result: dict[str, tuple[str, ...]] = {}
-    for b in backtests:
-        if b.id not in deleted:
+    for b in deleting:
+        if not (b.tags or b.note or b.id in rank_of or b.id in cited):
             continue
         why = []
         if b.tags:

@@ -182,12 +182,13 @@ def idle_selectors(spec: ProjectSpec, decisions: Sequence[Decision], backtests: 
     """Warnings for the `protect` and `delete` selectors and keep `match` policies that match no backtest of the project:
     rules that do nothing (docs/design.md, "Reviewing a plan"). A rule some decision names matches something; only the
     others are looked for among all the backtests."""
-    named = {(r.rule, r.index) for d in decisions for r in d.reasons}
     rules = [("protect", i, (s,), s.text) for i, s in enumerate(spec.protect)] + [("delete", i, (s,), s.text) for i, s in enumerate(spec.delete)]
     rules += [("keep", i, p.match, p.text) for i, p in enumerate(spec.keep) if p.kind == "match"]
     warnings = []
     for rule, index, selectors, text in rules:
-        if (rule, index) in named or any(matches(selector, b, now) for b in backtests for selector in selectors):
+        if any(r.index == index and r.rule == rule for d in decisions for r in d.reasons):
+            continue  # usually found among the first decisions
+        if any(matches(selector, b, now) for b in backtests for selector in selectors):
             continue
         warnings.append(f"{rule}[{index}] ({text}) matches no backtest of this project: it {_IDLE_EFFECT[rule]} nothing "
                         "(check its names, tags and patterns against the live backtests)")

@@ -93,7 +93,9 @@ def _table(project: ProjectPlan) -> str:
     actions = [action for action in Action if project.count(action)]
     rules = [f"#a{pid}-{action.value}:checked~table tr.row:not(.a-{action.value})" for action in actions]
     rules += [f"#r{pid}-{number}:checked~table tr.row:not(.r-{number})" for number in reasons.values()]
-    parts = [f"<style>{','.join(rules)}{{display:none}}</style>" if rules else "", f'<div class="filters" data-project="{pid}">',
+    # Closed until opened: a browser lays out no row of a closed <details>, so 100,000 rows cost nothing until asked for.
+    parts = [f"<details class=\"rows\"><summary>Every row ({len(project.entries):,}), filtered by action and reason</summary>",
+             f"<style>{','.join(rules)}{{display:none}}</style>" if rules else "", f'<div class="filters" data-project="{pid}">',
              f'<input type="radio" name="a{pid}" id="a{pid}-all" checked><label for="a{pid}-all">every action</label>']
     parts += [f'<input type="radio" name="a{pid}" id="a{pid}-{a.value}"><label for="a{pid}-{a.value}">{a.value}</label>' for a in actions]
     parts.append(f'<br><input type="radio" name="r{pid}" id="r{pid}-all" checked><label for="r{pid}-all">every reason</label>')
@@ -101,10 +103,11 @@ def _table(project: ProjectPlan) -> str:
     parts.append('<table class="rows"><tr><th>Action</th><th>Backtest</th><th>Name</th><th>Created (UTC)</th><th>Status</th><th>Tags</th>'
                  "<th>Before and after</th><th>Reason</th></tr>")
     for entry in project.entries:
-        parts.append(f'<tr class="row a-{entry.action.value} r-{reasons[reason_key(entry)]}"><td>{entry.action.value}</td><td>{entry.id}</td>'
-                     f"<td>{e(entry.name)}</td><td>{entry.created:%Y-%m-%d %H:%M}</td><td>{e(entry.status)}</td><td>{e(', '.join(entry.tags))}</td>"
-                     f"<td>{e(changes_of(entry, '; '))}</td><td>{e(reasons_of(entry))}</td></tr>")
-    parts.append("</table></div>")
+        # closing </td> and </tr> are optional in HTML: a third less to read for 100,000 rows
+        parts.append(f'<tr class="row a-{entry.action.value} r-{reasons[reason_key(entry)]}"><td>{entry.action.value}<td>{entry.id}'
+                     f"<td>{e(entry.name)}<td>{entry.created:%Y-%m-%d %H:%M}<td>{e(entry.status)}<td>{e(', '.join(entry.tags))}"
+                     f"<td>{e(changes_of(entry, '; '))}<td>{e(reasons_of(entry))}")
+    parts.append("</table></div></details>")
     return "".join(parts)
 
 

@@ -87,14 +87,15 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
 
 def _mark_notable(states: Sequence[ProjectState], projects: Sequence[ProjectPlan]) -> None:
     """Mark the deletes a reviewer must not miss (engine.notable); citations count across the whole plan."""
-    deleted = frozenset(e.id for project in projects for e in project.entries if e.action == Action.DELETE)
-    if not deleted:
+    deleting = [{e.id for e in project.entries if e.action == Action.DELETE} for project in projects]
+    if not any(deleting):
         return
     notes = [(b.id, b.note) for state in states for b in state.backtests if b.note]
     notes += [(d.id, d.note) for state in states for d in state.spec.backtests if d.note]
-    cited = citations(notes, deleted)
-    for state, project in zip(states, projects):
-        why = notable_deletes(state.backtests, deleted, cited)
-        for entry in project.entries:
-            if entry.id in why:
-                entry.notable = why[entry.id]
+    cited = citations(notes, frozenset().union(*deleting)) if notes else {}
+    for state, project, ids in zip(states, projects, deleting):
+        why = notable_deletes(state.backtests, [b for b in state.backtests if b.id in ids], cited)
+        if why:
+            for entry in project.entries:
+                if entry.id in why:
+                    entry.notable = why[entry.id]
