@@ -125,6 +125,7 @@ def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--now", metavar="TIMESTAMP", help="Reference time (ISO 8601) for a reproducible plan; default: now."),
         click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Only this project (repeatable)."),
         click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
+        click.option("--no-grace", is_flag=True, help="Delete at once what the plan deletes, whatever the manifest's `grace` says (no trash: mark first)."),
         click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
     ]):
         command = option(command)
@@ -150,12 +151,12 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 @click.option("--show-kept", is_flag=True, help="Also list kept backtests with their reasons.")
 @click.option("--state", type=click.Path(path_type=Path, dir_okay=False), help="Plan against a recorded state file (from `snapshot`), offline.")
 @click.pass_context
-def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
+def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects: tuple[str, ...], strict: bool, no_grace: bool, parallelism: int,
          fmt: str, out: Path | None, detailed_exitcode: bool, show_kept: bool, state: Path | None) -> None:
     """Show what apply would change, and why."""
     from reconciler.commands import plan as plan_cmd
 
-    options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism, state=state)
+    options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism, state=state)
     _run(ctx, plan_cmd.run, options, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode, show_kept=show_kept)
 
 
@@ -185,7 +186,8 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: a machine-readable result on stdout.")
 @click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
-def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, parallelism: int,
+def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, no_grace: bool,
+          parallelism: int,
           yes: bool, max_deletes: int, max_updates: int, archive_dir: Path, archive_mode: str, no_archive: bool, archive_max_bytes: int,
           archive_max_calls: int, archive_max_seconds: float, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str, show_plan: bool) -> None:
     """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
@@ -194,9 +196,10 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
 
     if not paths and not plan_file:
         raise click.UsageError("give manifest PATHS, or --plan plan.json (with the manifest PATHS it was made from, to check they match)")
-    if plan_file and (now or projects or strict):
-        raise click.UsageError("--now, --project and --strict shape a new plan; a saved plan (--plan) is applied as it was reviewed")
-    planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, parallelism=parallelism)
+    if plan_file and (now or projects or strict or no_grace):
+        raise click.UsageError("--now, --project, --strict and --no-grace shape a new plan; a saved plan (--plan) is applied as it was reviewed "
+                               "(make it with `plan --no-grace --out` to delete at once)")
+    planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism)
     options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, max_updates=max_updates, archive_dir=None if no_archive else archive_dir,
                                      archive_full=archive_mode == "full", archive_budget=(archive_max_bytes, archive_max_calls, archive_max_seconds),
                                      journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt, show_plan=show_plan)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Iterable, Mapping
@@ -93,6 +93,49 @@ class Reason:
 
 #: Rules whose backtests labels leave alone: in progress, of a status we do not know, or declared (a declaration wins).
 LEFT_ALONE_RULES = frozenset({"in-progress", "unknown-status", "declared"})
+
+
+class Grace(str, Enum):
+    """Where a delete under a `grace` rule stands (docs/design.md, "Grace"): what the plan does about the mark."""
+
+    MARK = "mark"  # an update that adds trash:DAY instead of the delete
+    MARKED = "marked"  # marked earlier, its day not come: nothing to do yet
+    ENDED = "ended"  # its day has come and the plan still deletes it: the delete
+    UNMARK = "unmark"  # marked, and the plan now keeps it: an update that removes the mark
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__
+
+
+TRASH_PREFIX = "trash:"
+_TRASH_DAY = re.compile(r"trash:(\d{4})-(\d{2})-(\d{2})")  # fullmatch, on a tag's key
+
+
+def trash_day(tag: str) -> date | None:
+    """The day a grace mark (`trash:YYYY-MM-DD`) names, or None for any other tag (a malformed one is a plain tag)."""
+    key = tag_key(tag)
+    if not key.startswith(TRASH_PREFIX):
+        return None
+    match = _TRASH_DAY.fullmatch(key)
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+    except ValueError:
+        return None
+
+
+def trash_mark(day: date) -> str:
+    return f"{TRASH_PREFIX}{day.isoformat()}"
+
+
+def without_marks(backtest: "Backtest") -> "tuple[Backtest, date | None]":
+    """The backtest as the engine sees it (no grace mark: the mark decides nothing) and the day of its mark (the latest)."""
+    if not backtest.tags or not any(tag_key(tag).startswith(TRASH_PREFIX) for tag in backtest.tags):
+        return backtest, None
+    days = [day for day in map(trash_day, backtest.tags) if day is not None]
+    if not days:
+        return backtest, None
+    return replace(backtest, tags=tuple(tag for tag in backtest.tags if trash_day(tag) is None)), max(days)
 
 
 #: The fields apply manages; a plan that changes anything else is refused.

@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler.apply.executor import Execution, TaskResult
 from reconciler.apply.preflight import Preflight
-from reconciler.models import Action, Outcome
+from reconciler.models import Action, Grace, Outcome
 from reconciler.plan.model import Plan
 from reconciler.plan.untrusted import lines_safe
 
@@ -62,6 +62,12 @@ def render_text(result: ApplyResult) -> str:
         lines.append("This is a bug in reconciler, not your input: please report it with this output and the same command's output with --verbose.")
     if execution.interrupted_by:
         lines.append(f"{execution.interrupted_by} received: no new call was started; the calls in flight finished and are journaled.")
+    graced = {e.id: e.grace for p in result.plan.projects for e in p.actions if e.grace in (Grace.MARK, Grace.UNMARK)}
+    marked = sum(1 for r in result.results if r.outcome == Outcome.UPDATED and graced.get(r.backtest_id) == Grace.MARK)
+    unmarked = sum(1 for r in result.results if r.outcome == Outcome.UPDATED and graced.get(r.backtest_id) == Grace.UNMARK)
+    if marked or unmarked:
+        lines.append(f"Of the updates, {marked:,} marked backtests for deletion (trash:DAY: an apply on or after that day deletes them; "
+                     f"tag one `protected` in QuantConnect to keep it) and {unmarked:,} removed a mark.")
     if c["partly-updated"]:
         lines.append(f"{c['partly-updated']:,} updates were partly applied (see below); run apply again to finish them.")
     if c["not-started"]:

@@ -31,6 +31,7 @@ class PlanOptions:
     now: str | None = None
     projects: Sequence[str] = ()
     strict: bool = False
+    no_grace: bool = False  # delete at once, whatever the projects' `grace` says
     parallelism: int = PARALLELISM
     state: Path | None = None
 
@@ -66,7 +67,8 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
     if options.state is not None:
         states, source = states_from_file(options.state, manifest.projects, options.projects, now)
         plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
-                          strict=options.strict, state_source=source, warnings=manifest.warnings)
+                          strict=options.strict, state_source=source, warnings=manifest.warnings,
+                          grace=not options.no_grace)
         return plan, states
     from reconciler.live import (  # here: an offline plan never loads the HTTP stack
         FetchStats,
@@ -80,7 +82,7 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
                           progress=rt.progress("reading backtests"))
     rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
     plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, declared_anywhere=manifest.declared_anywhere, strict=options.strict,
-                      warnings=manifest.warnings)
+                      warnings=manifest.warnings, grace=not options.no_grace)
     return plan, states
 
 
@@ -98,7 +100,8 @@ def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path]) -> str
     """The apply command that, pasted, applies this saved plan: with the caps it needs raised, never more."""
     totals = plan.totals()
     caps = "".join(f" --max-{word} {count}" for word, count, default in (("deletes", totals["delete"], DEFAULT_MAX_DELETES),
-                                                                          ("updates", totals["update"], DEFAULT_MAX_UPDATES)) if count > default)
+                                                                          ("updates", totals["update"] + totals["mark"] + totals["unmark"], DEFAULT_MAX_UPDATES))
+                if count > default)  # marks and unmarks are tag updates: they count against --max-updates
     flags = "--sandbox " if rt.options.sandbox else ""
     manifest = " ".join(shlex.quote(str(p)) for p in paths)
     return f"reconciler {flags}apply --plan {shlex.quote(str(out))} {manifest}{caps}"

@@ -24,8 +24,10 @@ from reconciler.models import (
     Action,
     Backtest,
     Change,
+    Grace,
     Reason,
     tag_keys,
+    without_marks,
 )
 
 KEEP, DELETE, UPDATE = Action.KEEP, Action.DELETE, Action.UPDATE
@@ -39,6 +41,7 @@ class Decision:
     action: Action
     reasons: tuple[Reason, ...]
     changes: tuple[Change, ...] = ()
+    grace: Grace | None = None  # set by engine.grace on the projects with a `grace` rule
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def kept_now(spec: ProjectSpec, backtest: Backtest, now: datetime, declared_anyw
     """
     context = Context(now, declared_anywhere)
     declared = {d.id: d for d in spec.backtests}
+    backtest, _ = without_marks(backtest)  # the mark decides nothing (docs/design.md, "Grace")
     for rule in PROTECTING_RULES:
         decision = rule(spec, declared, backtest, context)
         if decision is not None:

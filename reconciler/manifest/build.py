@@ -22,7 +22,7 @@ from reconciler.models import PROTECTED_TAG
 from reconciler.timeutil import duration
 
 DEFAULT_RULES: dict[str, Any] = {"prune": False, "protect_tags": [PROTECTED_TAG], "allow_empty": False, "protect": [], "delete": [], "keep": [],
-                                 "label": []}
+                                 "label": [], "grace": None}
 #: The keys a project's rules are made of; a saved plan carries them so apply can re-check a delete against them.
 RULE_KEYS = tuple(DEFAULT_RULES)
 
@@ -40,6 +40,7 @@ def build_project(rules: dict[str, Any], *, id: int | None, name: str | None, ba
         delete=tuple(build_selector(s) for s in rules["delete"]),
         keep=tuple(build_keep(k) for k in rules["keep"]),
         labels=tuple(build_label(r) for r in rules.get("label", [])),
+        grace=duration(rules["grace"]) if rules.get("grace") else None,
         source=source,
         rules=rules,
     )

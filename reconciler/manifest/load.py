@@ -368,6 +368,8 @@ def _durations(data: dict[str, Any]) -> Iterable[tuple[Path_, str, str]]:
             if isinstance(selector.get(key), str):
                 yield path, key, selector[key]
     for base, scope in _scopes(data):
+        if isinstance(scope.get("grace"), str):
+            yield base, "grace", scope["grace"]
         keep = scope.get("keep")
         if isinstance(keep, list):
             for i, policy in enumerate(keep):

@@ -157,6 +157,7 @@ class ProjectSpec:
     delete: tuple[Selector, ...] = ()
     keep: tuple[KeepPolicy, ...] = ()
     labels: tuple[LabelRule, ...] = ()  # the manifest's `label` rules
+    grace: Duration | None = None  # mark first, delete once this has passed (docs/design.md, "Grace")
     source: str = ""  # file:line where the project is declared
     rules: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the rule keys as the manifest wrote them (defaults merged)
 

@@ -20,12 +20,12 @@ from typing import Iterable
 
 from reconciler.models import Action
 from reconciler.plan.model import Entry, Plan, ProjectPlan
-from reconciler.plan.render import changes_of, notable_lines, reason_counts, reason_key, reasons_of, source_line, summary_line
+from reconciler.plan.render import changes_of, counts_text, notable_lines, reason_counts, reason_key, reasons_of, source_line, summary_line
 from reconciler.plan.untrusted import terminal_safe
 
 WIDTH, LANE, PAD = 1000, 34, 110
-KINDS = (("keep", "kept"), ("update", "updated"), ("progress", "in progress"), ("delete", "deleted"))
-COLORS = {"keep": "#2e7d32", "update": "#f9a825", "progress": "#1565c0", "delete": "#c62828"}
+KINDS = (("keep", "kept"), ("update", "updated"), ("progress", "in progress"), ("mark", "marked (grace)"), ("delete", "deleted"))
+COLORS = {"keep": "#2e7d32", "update": "#f9a825", "progress": "#1565c0", "mark": "#8d6e63", "delete": "#c62828"}
 _STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;background:#fff}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 6px}.meta{color:#555;margin:0 0 12px}
@@ -39,8 +39,9 @@ svg{display:block;border:1px solid #eee;margin:4px 0;background:#fcfcfc}
 
 
 def kind_of(entry: Entry) -> str:
-    if entry.action.value != "keep":
-        return entry.action.value
+    kind = entry.kind
+    if kind != "keep":
+        return {"marked": "mark", "unmark": "update"}.get(kind, kind)
     return "progress" if entry.reasons and entry.reasons[0].rule == "in-progress" else "keep"
 
 
@@ -72,10 +73,10 @@ def _project(project: ProjectPlan) -> list[str]:
     e = _escape
     summary = project.summary()
     parts = [f'<section class="project" data-project="{project.project_id}">', f"<h2>{e(project.label)}</h2>",
-             f'<p class="meta">{summary["update"]:,} to update, {summary["delete"]:,} to delete, {summary["unchanged"]:,} unchanged</p>']
+             f'<p class="meta">{e(counts_text(summary))}</p>']
     rows = reason_counts(project) + reason_counts(project, (entry for entry in project.entries if entry.action == Action.KEEP))
     parts.append('<table class="reasons"><tr><th>Action</th><th>Reason</th><th>Backtests</th></tr>' +
-                 "".join(f'<tr><td>{e(a.value)}</td><td>{e(r)}</td><td class="n">{n:,}</td></tr>' for a, r, n in rows) + "</table>")
+                 "".join(f'<tr><td>{e(a)}</td><td>{e(r)}</td><td class="n">{n:,}</td></tr>' for a, r, n in rows) + "</table>")
     if project.entries:
         parts.append(_timeline(project.entries))
         for statistic in sorted({key for entry in project.entries for key in (entry.ranked or {})}):
@@ -90,21 +91,21 @@ def _table(project: ProjectPlan) -> str:
     reasons: dict[str, int] = {}
     for entry in project.entries:
         reasons.setdefault(reason_key(entry), len(reasons))
-    actions = [action for action in Action if project.count(action)]
-    rules = [f"#a{pid}-{action.value}:checked~table tr.row:not(.a-{action.value})" for action in actions]
+    actions = list(dict.fromkeys(entry.kind for entry in project.entries))
+    rules = [f"#a{pid}-{kind}:checked~table tr.row:not(.a-{kind})" for kind in actions]
     rules += [f"#r{pid}-{number}:checked~table tr.row:not(.r-{number})" for number in reasons.values()]
     # Closed until opened: a browser lays out no row of a closed <details>, so 100,000 rows cost nothing until asked for.
     parts = [f"<details class=\"rows\"><summary>Every row ({len(project.entries):,}), filtered by action and reason</summary>",
              f"<style>{','.join(rules)}{{display:none}}</style>" if rules else "", f'<div class="filters" data-project="{pid}">',
              f'<input type="radio" name="a{pid}" id="a{pid}-all" checked><label for="a{pid}-all">every action</label>']
-    parts += [f'<input type="radio" name="a{pid}" id="a{pid}-{a.value}"><label for="a{pid}-{a.value}">{a.value}</label>' for a in actions]
+    parts += [f'<input type="radio" name="a{pid}" id="a{pid}-{kind}"><label for="a{pid}-{kind}">{kind}</label>' for kind in actions]
     parts.append(f'<br><input type="radio" name="r{pid}" id="r{pid}-all" checked><label for="r{pid}-all">every reason</label>')
     parts += [f'<input type="radio" name="r{pid}" id="r{pid}-{n}"><label for="r{pid}-{n}">{e(key)}</label>' for key, n in reasons.items()]
     parts.append('<table class="rows"><tr><th>Action</th><th>Backtest</th><th>Name</th><th>Created (UTC)</th><th>Status</th><th>Tags</th>'
                  "<th>Before and after</th><th>Reason</th></tr>")
     for entry in project.entries:
         # closing </td> and </tr> are optional in HTML: a third less to read for 100,000 rows
-        parts.append(f'<tr class="row a-{entry.action.value} r-{reasons[reason_key(entry)]}"><td>{entry.action.value}<td>{entry.id}'
+        parts.append(f'<tr class="row a-{entry.kind} r-{reasons[reason_key(entry)]}"><td>{entry.kind}<td>{entry.id}'
                      f"<td>{e(entry.name)}<td>{entry.created:%Y-%m-%d %H:%M}<td>{e(entry.status)}<td>{e(', '.join(entry.tags))}"
                      f"<td>{e(changes_of(entry, '; '))}<td>{e(reasons_of(entry))}")
     parts.append("</table></div></details>")
@@ -153,7 +154,7 @@ def _bounds(entries: list[Entry]) -> tuple[float, float]:
 
 def _title(entry: Entry) -> str:
     changes = f" ({changes_of(entry, '; ')})" if entry.changes else ""
-    return _escape(f"{entry.id} {entry.name} ({entry.created:%Y-%m-%d %H:%M} UTC, {entry.status}): {entry.action.value}{changes} because {reasons_of(entry)}")
+    return _escape(f"{entry.id} {entry.name} ({entry.created:%Y-%m-%d %H:%M} UTC, {entry.status}): {entry.kind}{changes} because {reasons_of(entry)}")
 
 
 def _timeline(entries: list[Entry]) -> str:

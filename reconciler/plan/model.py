@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
-from reconciler.manifest.build import RULE_KEYS, build_project
+from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
-from reconciler.models import MANAGED_FIELDS, Action, Change, Reason, is_backtest_id
+from reconciler.models import MANAGED_FIELDS, Action, Change, Grace, Reason, is_backtest_id, trash_day
 from reconciler.timeutil import format_iso, parse_datetime
 
 FORMAT_VERSION = 3
@@ -47,6 +47,19 @@ class Entry:
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
     ranked: dict[str, float] | None = None  # the statistics the project's `best` rules rank by (for the HTML report)
     notable: tuple[str, ...] = ()  # why a reviewer must not miss this delete (engine.notable), made by the planner
+    grace: Grace | None = None  # under a `grace` rule: mark, marked (waiting for its day), ended (the delete), unmark
+
+    @property
+    def grace_day(self) -> "date | None":
+        """The day a marked row goes: from the mark it carries, or the one this plan adds."""
+        tags = next((c.after for c in self.changes if c.field == "tags"), ()) if self.grace == Grace.MARK else self.tags
+        days = [day for day in map(trash_day, tags) if day is not None]  # type: ignore[arg-type]
+        return max(days) if days else None
+
+    @property
+    def kind(self) -> str:
+        """What the views call the row: the action, or the grace step it is (`mark`, `marked`, `unmark`)."""
+        return self.grace.value if self.grace is not None and self.grace != Grace.ENDED else self.action.value
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
@@ -59,6 +72,8 @@ class Entry:
             data["ranked"] = self.ranked
         if self.notable:
             data["notable"] = list(self.notable)
+        if self.grace is not None:
+            data["grace"] = self.grace.value
         return data
 
     @classmethod
@@ -86,7 +101,20 @@ class Entry:
                    action=action, reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", [])),
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
                    observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None,
-                   notable=tuple(str(why) for why in data.get("notable", ())))
+                   notable=tuple(str(why) for why in data.get("notable", ())), grace=_grace(data))
+
+
+def _grace(data: dict[str, Any]) -> Grace | None:
+    if data.get("grace") is None:
+        return None
+    try:
+        grace = Grace(data["grace"])
+    except ValueError:
+        raise PlanFileError(f"entry {data['id']} has an unknown grace step") from None
+    expected = {Grace.MARK: Action.UPDATE, Grace.UNMARK: Action.UPDATE, Grace.MARKED: Action.KEEP, Grace.ENDED: Action.DELETE}[grace]
+    if Action(data["action"]) != expected:
+        raise PlanFileError(f"entry {data['id']}: a grace {grace.value} is not a {data['action']}")
+    return grace
 
 
 @dataclass
@@ -107,6 +135,11 @@ class ProjectPlan:
         return sorted((e for e in self.entries if e.action != Action.KEEP), key=lambda e: e.action != Action.UPDATE)
 
     @property
+    def waiting(self) -> list[Entry]:
+        """Backtests marked by an earlier apply whose day has not come: no action now, shown with the day they go."""
+        return [e for e in self.entries if e.grace == Grace.MARKED]
+
+    @property
     def label(self) -> str:
         return f"{self.name} ({self.project_id})" if self.name else str(self.project_id)
 
@@ -115,11 +148,16 @@ class ProjectPlan:
         return self.spec.allow_empty
 
     def summary(self) -> dict[str, int]:
-        return {"update": self.count(Action.UPDATE), "delete": self.count(Action.DELETE), "unchanged": self.count(Action.KEEP)}
+        """Counts per row kind: marks and unmarks are updates apart (they count against --max-updates); waiting marks are unchanged."""
+        counts = {"update": 0, "delete": 0, "mark": 0, "unmark": 0, "unchanged": 0}
+        for entry in self.entries:
+            kind = entry.kind
+            counts["unchanged" if kind in ("keep", "marked") else kind] += 1
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
         return {"project_id": self.project_id, "name": self.name, "summary": self.summary(),
-                "rules": {key: self.spec.rules[key] for key in RULE_KEYS}, "declared": [d.id for d in self.spec.backtests],
+                "rules": {key: self.spec.rules.get(key, DEFAULT_RULES[key]) for key in RULE_KEYS}, "declared": [d.id for d in self.spec.backtests],
                 "warnings": self.warnings, "errors": self.errors, "backtests": [e.to_dict() for e in self.entries]}
 
     @classmethod
@@ -152,7 +190,7 @@ class Plan:
     format_version: int = FORMAT_VERSION
 
     def totals(self) -> dict[str, int]:
-        totals = {"update": 0, "delete": 0, "unchanged": 0}
+        totals = {"update": 0, "delete": 0, "mark": 0, "unmark": 0, "unchanged": 0}
         for project in self.projects:
             for key, value in project.summary().items():
                 totals[key] += value

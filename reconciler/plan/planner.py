@@ -11,23 +11,25 @@ from reconciler.engine.guards import (
     can_only_delete_all,
     leaves_nothing_completed,
 )
+from reconciler.engine.grace import strip_marks, with_grace
 from reconciler.engine.labels import after_apply, label, unsettled
 from reconciler.engine.notable import citations, notable_deletes
 from reconciler.engine.retention import Decision, decide, idle_selectors
 from reconciler.gc_control import gc_paused
-from reconciler.models import Action
+from reconciler.models import Action, Grace, without_marks
 from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.projects import ProjectState
 from reconciler.timeutil import format_iso, utcnow
 
 
 def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest: str, api_url: str, declared_anywhere: Mapping[str, str] | None = None,
-               strict: bool = False, state_source: dict | None = None, warnings: Sequence[str] = ()) -> Plan:
-    """declared_anywhere: every backtest the whole manifest declares (id -> project), not only the planned projects'."""
+               strict: bool = False, state_source: dict | None = None, warnings: Sequence[str] = (), grace: bool = True) -> Plan:
+    """declared_anywhere: every backtest the whole manifest declares (id -> project), not only the planned projects'.
+    grace=False (--no-grace): deletes happen at once, whatever the projects' `grace` rules say."""
     declared = dict(declared_anywhere) if declared_anywhere is not None else {d.id: s.spec.label for s in states for d in s.spec.backtests}
     where_live = {b.id: state for state in states for b in state.backtests if b.id in declared}
     with gc_paused():
-        projects = [plan_project(state, now, declared, where_live, strict) for state in states]
+        projects = [plan_project(state, now, declared, where_live, strict, grace) for state in states]
         _mark_notable(states, projects)
     plan = Plan(reference_time=format_iso(now), manifest_digest=manifest_digest, api_url=api_url, projects=projects,
                 declared_anywhere=declared, created_at=format_iso(utcnow()), state=state_source)
@@ -39,12 +41,16 @@ def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest
 
 
 def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[str, str] | None = None,
-                 where_live: Mapping[str, ProjectState] | None = None, strict: bool = False) -> ProjectPlan:
+                 where_live: Mapping[str, ProjectState] | None = None, strict: bool = False, grace: bool = True) -> ProjectPlan:
     spec = state.spec
-    decisions, label_errors, labelled = label(spec, decide(spec, state.backtests, now, declared_anywhere), now, state.name, state.project_id)
+    seen, marked = strip_marks(state.backtests)  # the engine decides as if no mark were there
+    decisions, label_errors, labelled = label(spec, decide(spec, seen, now, declared_anywhere), now, state.name, state.project_id)
     if labelled:  # the project as apply will leave it, planned again: labels never change a decision, and settle at once
         second, _, _ = label(spec, decide(spec, after_apply(decisions), now, declared_anywhere), now, state.name, state.project_id)
         label_errors += unsettled(spec, decisions, labelled, second)
+    if spec.grace is not None or marked:
+        decisions, grace_errors = with_grace(spec, decisions, marked, now, enabled=grace)
+        label_errors += grace_errors
     managed_notes = spec.managed_notes
     ranked_by = tuple(dict.fromkeys(p.by for p in spec.keep if p.kind == "best"))
     entries = [_entry(d, managed_notes, ranked_by) for d in decisions]
@@ -82,19 +88,21 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
         if b.id in managed_notes or any(c.field == "note" for c in decision.changes):
             observed["note"] = b.note or ""
     ranked = {key: b.statistics[key] for key in ranked_by if key in b.statistics} if ranked_by else None
-    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed, ranked or None)
+    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed, ranked or None,
+                 grace=decision.grace)
 
 
 def _mark_notable(states: Sequence[ProjectState], projects: Sequence[ProjectPlan]) -> None:
     """Mark the deletes a reviewer must not miss (engine.notable); citations count across the whole plan."""
-    deleting = [{e.id for e in project.entries if e.action == Action.DELETE} for project in projects]
+    deleting = [{e.id for e in project.entries if e.action == Action.DELETE or e.grace == Grace.MARK} for project in projects]
     if not any(deleting):
         return
     notes = [(b.id, b.note) for state in states for b in state.backtests if b.note]
     notes += [(d.id, d.note) for state in states for d in state.spec.backtests if d.note]
     cited = citations(notes, frozenset().union(*deleting)) if notes else {}
     for state, project, ids in zip(states, projects, deleting):
-        why = notable_deletes(state.backtests, [b for b in state.backtests if b.id in ids], cited)
+        seen = [without_marks(b)[0] for b in state.backtests]  # a grace mark is not what makes a delete notable
+        why = notable_deletes(seen, [b for b in seen if b.id in ids], cited)
         if why:
             for entry in project.entries:
                 if entry.id in why:

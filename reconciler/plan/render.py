@@ -13,7 +13,8 @@ from reconciler.plan.untrusted import markdown_safe, terminal_safe
 
 MARKDOWN_BUDGET = 64_000  # characters; GitHub comments stop at 65,536 (the recipes add a one-line marker)
 _COLORS = {"update": "33", "delete": "31", "keep": "2", "warn": "33", "error": "1;31", "bold": "1", "dim": "2"}
-_SYMBOLS = {Action.UPDATE: "~", Action.DELETE: "-", Action.KEEP: "="}
+_SYMBOLS = {"update": "~", "delete": "-", "keep": "=", "mark": "-", "unmark": "~", "marked": "="}  # per row kind (Entry.kind)
+_STYLES = {"update": "update", "delete": "delete", "keep": "keep", "mark": "delete", "unmark": "update", "marked": "warn"}
 
 
 def _painter(color: bool) -> Callable[[str, str], str]:
@@ -31,9 +32,14 @@ def _value(value: object) -> str:
     return terminal_safe(json.dumps(value, ensure_ascii=False))
 
 
+def counts_text(counts: dict[str, int]) -> str:
+    """`2 to update, 5 to delete, 3 to mark, 370 unchanged`: marks and unmarks only when there are some."""
+    graced = "".join(f", {counts[k]:,} to {k}" for k in ("mark", "unmark") if counts.get(k))
+    return f"{counts['update']:,} to update, {counts['delete']:,} to delete{graced}, {counts['unchanged']:,} unchanged"
+
+
 def summary_line(plan: Plan) -> str:
-    totals = plan.totals()
-    return f"Plan: {totals['update']:,} to update, {totals['delete']:,} to delete, {totals['unchanged']:,} unchanged."
+    return f"Plan: {counts_text(plan.totals())}."
 
 
 def source_line(plan: Plan, *, shared: bool = False) -> str:
@@ -63,6 +69,21 @@ def notable_lines(plan: Plan, escape: Callable[[str], str], limit: int = NOTABLE
     return lines
 
 
+def marked_lines(plan: Plan, escape: Callable[[str], str], limit: int = NOTABLE_SHOWN, code: Callable[[str], str] = str) -> list[str]:
+    """What grace has marked (now, or by an earlier apply) and the day each goes (docs/design.md, "Grace")."""
+    marked = [(p, e) for p in plan.projects for e in p.entries if e.kind in ("mark", "marked")]
+    if not marked:
+        return []
+    lines = [f"Marked for deletion ({len(marked):,}): each goes on or after its day, unless someone tags it `protected` in QuantConnect "
+             "or the manifest comes to keep it."]
+    for project, entry in sorted(marked, key=lambda pe: str(pe[1].grace_day))[:limit]:
+        when = "marked by this apply" if entry.kind == "mark" else "marked earlier"
+        lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.label)}: {when}, deleted on or after {entry.grace_day}")
+    if len(marked) > limit:
+        lines.append(f"… and {len(marked) - limit:,} more in the plan file.")
+    return lines
+
+
 def _notable_block(plan: Plan, paint: Callable[[str, str], str], limit: int = NOTABLE_SHOWN) -> list[str]:
     lines = notable_lines(plan, terminal_safe, limit)
     if not lines:
@@ -79,9 +100,10 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
         lines.append("The manifest selects no project.")
     for project in plan.projects:
         summary = project.summary()
-        lines.append(paint(f"Project {terminal_safe(project.label)}: {summary['update']:,} to update, {summary['delete']:,} to delete, "
-                           f"{summary['unchanged']:,} unchanged", "bold"))
-        shown = project.entries if show_kept else project.actions
+        waiting = project.waiting
+        lines.append(paint(f"Project {terminal_safe(project.label)}: {counts_text(summary)}" +
+                           (f" ({len(waiting):,} of them marked earlier, deleted on or after {min(str(e.grace_day) for e in waiting)})" if waiting else ""), "bold"))
+        shown = project.entries if show_kept else [*project.actions, *project.waiting]
         for entry in shown:
             lines.extend(_text_entry(entry, paint))
         for warning in project.warnings:
@@ -122,8 +144,7 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
     for project in plan.projects:
         summary = project.summary()
         reasons = reasons_text(project, terminal_safe)
-        lines.append(paint(f"Project {terminal_safe(project.label)}: {summary['update']:,} to update, {summary['delete']:,} to delete, "
-                           f"{summary['unchanged']:,} unchanged" + (f" ({reasons})" if reasons else ""), "bold"))
+        lines.append(paint(f"Project {terminal_safe(project.label)}: {counts_text(summary)}" + (f" ({reasons})" if reasons else ""), "bold"))
         lines += [paint(f"  ! warning: {terminal_safe(w)}", "warn") for w in project.warnings]
         lines += [paint(f"  ! error: {terminal_safe(e)}", "error") for e in project.errors]
     lines += ["", paint(summary_line(plan), "bold")]
@@ -139,14 +160,15 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
 
 
 def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
-    style = entry.action
-    head = f"  {_SYMBOLS[entry.action]} {entry.action:<6} {entry.id}  {_value(entry.name)}  created {entry.created:%Y-%m-%d %H:%M}, {terminal_safe(entry.status)}"
+    kind = entry.kind
+    style = _STYLES[kind]
+    head = f"  {_SYMBOLS[kind]} {kind:<6} {entry.id}  {_value(entry.name)}  created {entry.created:%Y-%m-%d %H:%M}, {terminal_safe(entry.status)}"
     if entry.tags:
         head += f", tags {_value(list(entry.tags))}"
     lines = [paint(head, style)]
     for change in entry.changes:
         lines.append(paint(f"        {change.field}: {_value(change.before)} -> {_value(change.after)}", style))
-    lines.append(paint(f"        because {terminal_safe(reasons_of(entry))}", "dim" if entry.action == Action.KEEP else style))
+    lines.append(paint(f"        because {terminal_safe(reasons_of(entry))}", "dim" if kind == "keep" else style))
     return lines
 
 
@@ -169,20 +191,20 @@ def reason_key(entry: Entry) -> str:
     return entry.reasons[0].key if entry.reasons else "?"
 
 
-def reason_counts(project: ProjectPlan, entries: Iterable[Entry] | None = None) -> list[tuple[Action, str, int]]:
-    """(action, rule, count) for the project's actions (or the entries given), largest first."""
-    counts: dict[tuple[Action, str], int] = {}
+def reason_counts(project: ProjectPlan, entries: Iterable[Entry] | None = None) -> list[tuple[str, str, int]]:
+    """(row kind, rule, count) for the project's actions (or the entries given), largest first."""
+    counts: dict[tuple[str, str], int] = {}
     for entry in project.actions if entries is None else entries:
-        key = (entry.action, reason_key(entry))
+        key = (entry.kind, reason_key(entry))
         counts[key] = counts.get(key, 0) + 1
-    return sorted(((action, key, n) for (action, key), n in counts.items()), key=lambda item: (-item[2], item[0].value, item[1]))
+    return sorted(((kind, key, n) for (kind, key), n in counts.items()), key=lambda item: (-item[2], item[0], item[1]))
 
 
 def reasons_text(project: ProjectPlan, escape: Callable[[str], str], between: str = ", ") -> str:
     """Counts per reason grouped by action, largest first: `delete: prune 1,030, delete[0] (status failed) 31; update: declared 2`."""
     groups: dict[str, list[str]] = {}
-    for action, reason, count in reason_counts(project):
-        groups.setdefault(action.value, []).append(f"{escape(reason)} {count:,}")
+    for kind, reason, count in reason_counts(project):
+        groups.setdefault(kind, []).append(f"{escape(reason)} {count:,}")
     return "; ".join(f"{action}: {between.join(items)}" for action, items in groups.items())
 
 
@@ -204,9 +226,10 @@ def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False,
     if len(problems) > 20:
         problems = problems[:20] + [f"> … and {len(problems) - 20:,} more errors and warnings in the full plan."]
     head += problems + ([""] if problems else [])
-    notable = notable_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`")
-    if notable:
-        head += [f"**{notable[0]}**", "", *(f"- {line}" for line in notable[1:]), ""]
+    for block in (notable_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`"),
+                  marked_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`")):
+        if block:
+            head += [f"**{block[0]}**", "", *(f"- {line}" for line in block[1:]), ""]
     used = _size(head)
     ranked = sorted(plan.projects, key=lambda p: -len(p.actions))
     table = ["| Project | Update | Delete | Unchanged | Changes by reason |", "| --- | ---: | ---: | ---: | --- |"]
@@ -249,7 +272,7 @@ def _detail_row(entry: Entry) -> str:
     reason = markdown_safe(reasons_of(entry))
     detail = f"{changes}<br>{reason}" if changes else reason
     tags = markdown_safe(", ".join(entry.tags)) if entry.tags else ""
-    return (f"| `{_SYMBOLS[entry.action]}` {entry.action.value} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
+    return (f"| `{_SYMBOLS[entry.kind]}` {entry.kind} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
             f"{markdown_safe(entry.status)} | {tags} | {detail} |")
 
 
