@@ -74,6 +74,9 @@ def test_mark_then_delete_on_or_after_the_day(demo_sandbox: SandboxServer, tmp_p
     assert f"to mark" in text and "  - mark   " in text and f"-> [trash:{MARK_DAY}]" in text and f"because grace (7d) marked: deleted on or after {MARK_DAY}" in text
     comment = run_cli("plan", str(manifest), "--now", "2026-11-28T00:00:00Z", "--format", "markdown", env=cli_env(demo_sandbox.url)).stdout
     assert f"**Marked for deletion ({len(marked)}):" in comment and f"marked by this apply, deleted on or after {MARK_DAY}" in comment
+    assert f"mark: grace (7d) {len(marked)}" in comment  # counts per reason, apart from updates and deletes
+    page = run_cli("plan", str(manifest), "--now", "2026-11-28T00:00:00Z", "--format", "html", env=cli_env(demo_sandbox.url)).stdout
+    assert page.count('<circle class="mark mark"') == len(marked) and page.count('<tr class="row a-mark ') == len(marked)
 
     # the first apply marks and deletes nothing: marks count as updates, not deletes (the default --max-deletes 100 is not reached)
     result = apply(demo_sandbox, tmp_path, manifest, "--now", "2026-11-28T00:00:00Z", "--max-deletes", "0")
