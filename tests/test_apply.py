@@ -70,7 +70,8 @@ def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -
     before = ids(store)
     planned = json.loads(run_cli("plan", str(EXAMPLE), "--now", NOW, "--format", "json", env=cli_env(demo_sandbox.url)).stdout)
     to_delete = {b["id"] for p in planned["projects"] for b in p["backtests"] if b["action"] == "delete"}
-    result = apply(demo_sandbox, tmp_path, str(EXAMPLE), "--now", NOW, "--yes", "--max-deletes", "2000", "--parallelism", "8")
+    # summary archives: full ones (every chart, order and insight) are test_archive.py's; here 1,348 of them would take a minute
+    result = apply(demo_sandbox, tmp_path, str(EXAMPLE), "--now", NOW, "--yes", "--max-deletes", "2000", "--parallelism", "8", "--archive", "summary")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Apply complete: 2 updated, {len(to_delete):,} deleted ({len(to_delete):,} archived), 0 failed." in result.stdout
     assert ids(store) == before - to_delete
@@ -80,8 +81,7 @@ def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -
     for path in list(archived.values())[:50]:
         body = json.loads(path.read_text())
         assert body["backtest"]["backtestId"] == path.stem and path.parent.name == str(body["backtest"]["projectId"])
-        assert set(body) == {"backtest", "charts", "orders", "insights", "archived_at", "tool_version"}
-        assert len(body["orders"]) == int(body["backtest"]["statistics"]["Total Orders"])
+        assert {"backtest", "archived_at", "tool_version"} <= set(body) and "orders" not in body
     # journal: one line per mutating call
     lines = journal(tmp_path)
     assert {line["backtest"] for line in lines if line["action"] == "delete" and line["outcome"] == "deleted"} == to_delete
