@@ -9,12 +9,12 @@ ceil(calls / parallelism) x latency.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 import random
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 

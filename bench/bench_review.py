@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_plan import NOW, synthetic_backtests, write_manifest
-
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.html import render_html
 from reconciler.plan.planner import build_plan
 from reconciler.plan.render import render_markdown
 from reconciler.projects import ProjectState
+
+from bench_plan import NOW, synthetic_backtests, write_manifest
 
 GITHUB_LIMIT = 65_536
 MARKER = "<!-- backtest-reconciler-plan -->\n"  # the line the CI recipes add

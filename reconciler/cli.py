@@ -94,19 +94,46 @@ def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -
 @click.option("--api-token", metavar="TOKEN", help="QuantConnect API token (prefer QC_API_TOKEN: options show up in process lists).")
 @click.option("--sandbox", is_flag=True, help="Run against the embedded local sandbox (no account needed).")
 @click.option("--sandbox-db", type=click.Path(path_type=Path), default=defaults.DEFAULT_DB, show_default=True, help="Database of the embedded sandbox.")
-@click.option("--retries", default=defaults.RETRIES, show_default=True, type=click.IntRange(0, 30), help="Retries per API call on connection errors, 429 and 5xx.")
-@click.option("--request-timeout", default=defaults.REQUEST_DEADLINE, show_default=True, type=click.FloatRange(1, 3600), metavar="SECONDS",
-              help="Total time one API request may take, answer included (a body that trickles in still times out).")
+@click.option(
+    "--retries", default=defaults.RETRIES, show_default=True, type=click.IntRange(0, 30), help="Retries per API call on connection errors, 429 and 5xx."
+)
+@click.option(
+    "--request-timeout",
+    default=defaults.REQUEST_DEADLINE,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    metavar="SECONDS",
+    help="Total time one API request may take, answer included (a body that trickles in still times out).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs of API calls (never the token) and tracebacks on errors.")
 @click.option("--no-color", is_flag=True, help="No colour (also NO_COLOR=1; colour is off when output is not a terminal).")
 @click.pass_context
-def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token: str | None, sandbox: bool, sandbox_db: Path, retries: int,
-        request_timeout: float, verbose: bool, no_color: bool) -> None:
+def cli(
+    ctx: click.Context,
+    api_url: str | None,
+    user_id: str | None,
+    api_token: str | None,
+    sandbox: bool,
+    sandbox_db: Path,
+    retries: int,
+    request_timeout: float,
+    verbose: bool,
+    no_color: bool,
+) -> None:
     """Keep QuantConnect cloud backtests in order from a YAML manifest: plan, then apply."""
     from reconciler.commands.runtime import GlobalOptions
 
-    ctx.obj = GlobalOptions(api_url=api_url, user_id=user_id, api_token=api_token, sandbox=sandbox, sandbox_db=sandbox_db, retries=retries,
-                            request_timeout=request_timeout, verbose=verbose, no_color=no_color)
+    ctx.obj = GlobalOptions(
+        api_url=api_url,
+        user_id=user_id,
+        api_token=api_token,
+        sandbox=sandbox,
+        sandbox_db=sandbox_db,
+        retries=retries,
+        request_timeout=request_timeout,
+        verbose=verbose,
+        no_color=no_color,
+    )
     if verbose:
         import logging
 
@@ -115,19 +142,27 @@ def cli(ctx: click.Context, api_url: str | None, user_id: str | None, api_token:
 
 
 _PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True,
-                       help="text for people, json for machines, markdown for a pull-request comment, html for a picture (one self-contained file).")
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines, markdown for a pull-request comment, html for a picture (one self-contained file).",
+)
 
 
 def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options plan and apply share."""
-    for option in reversed([
-        click.option("--now", metavar="TIMESTAMP", help="Reference time (ISO 8601) for a reproducible plan; default: now."),
-        click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Only this project (repeatable)."),
-        click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
-        click.option("--no-grace", is_flag=True, help="Delete at once what the plan deletes, whatever the manifest's `grace` says (no trash: mark first)."),
-        click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--now", metavar="TIMESTAMP", help="Reference time (ISO 8601) for a reproducible plan; default: now."),
+            click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Only this project (repeatable)."),
+            click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
+            click.option("--no-grace", is_flag=True, help="Delete at once what the plan deletes, whatever the manifest's `grace` says (no trash: mark first)."),
+            click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
+        ]
+    ):
         command = option(command)
     return command
 
@@ -151,8 +186,20 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 @click.option("--show-kept", is_flag=True, help="Also list kept backtests with their reasons.")
 @click.option("--state", type=click.Path(path_type=Path, dir_okay=False), help="Plan against a recorded state file (from `snapshot`), offline.")
 @click.pass_context
-def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects: tuple[str, ...], strict: bool, no_grace: bool, parallelism: int,
-         fmt: str, out: Path | None, detailed_exitcode: bool, show_kept: bool, state: Path | None) -> None:
+def plan(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    now: str | None,
+    projects: tuple[str, ...],
+    strict: bool,
+    no_grace: bool,
+    parallelism: int,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    show_kept: bool,
+    state: Path | None,
+) -> None:
     """Show what apply would change, and why."""
     from reconciler.commands import plan as plan_cmd
 
@@ -162,34 +209,97 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], now: str | None, projects:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Apply a saved plan (from `plan --out`) without asking; with PATHS, refuse it unless it was made from that manifest.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Apply a saved plan (from `plan --out`) without asking; with PATHS, refuse it unless it was made from that manifest.",
+)
 @_planning_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests.")
-@click.option("--max-updates", default=defaults.DEFAULT_MAX_UPDATES, show_default=True, type=click.IntRange(0),
-              help="Refuse a plan that updates (renames, re-notes, re-tags) more backtests.")
-@click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_ARCHIVE_DIR, show_default=True,
-              help="Where each backtest is archived before its delete (read with `reconciler archive`).")
-@click.option("--archive", "archive_mode", type=click.Choice(["full", "summary"]), default="full", show_default=True,
-              help="full: the read, every chart with all its points, every order and insight; summary: the read alone.")
+@click.option(
+    "--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests."
+)
+@click.option(
+    "--max-updates",
+    default=defaults.DEFAULT_MAX_UPDATES,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Refuse a plan that updates (renames, re-notes, re-tags) more backtests.",
+)
+@click.option(
+    "--archive-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=defaults.DEFAULT_ARCHIVE_DIR,
+    show_default=True,
+    help="Where each backtest is archived before its delete (read with `reconciler archive`).",
+)
+@click.option(
+    "--archive",
+    "archive_mode",
+    type=click.Choice(["full", "summary"]),
+    default="full",
+    show_default=True,
+    help="full: the read, every chart with all its points, every order and insight; summary: the read alone.",
+)
 @click.option("--no-archive", is_flag=True, help="Delete without archiving first (the deleted backtest is then gone for good).")
-@click.option("--archive-max-bytes", default=defaults.ARCHIVE_MAX_BYTES, show_default=True, type=click.IntRange(1),
-              help="Archive budget: bytes one backtest's archive may take on disk; past it the backtest is not deleted.")
-@click.option("--archive-max-calls", default=defaults.ARCHIVE_MAX_CALLS, show_default=True, type=click.IntRange(1),
-              help="Archive budget: calls fetching one backtest's archive may make.")
-@click.option("--archive-max-seconds", default=defaults.ARCHIVE_MAX_SECONDS, show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Archive budget: seconds fetching one backtest's archive may take.")
-@click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=defaults.DEFAULT_JOURNAL, show_default=True, help="JSON-lines journal of every mutating call.")
+@click.option(
+    "--archive-max-bytes",
+    default=defaults.ARCHIVE_MAX_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Archive budget: bytes one backtest's archive may take on disk; past it the backtest is not deleted.",
+)
+@click.option(
+    "--archive-max-calls",
+    default=defaults.ARCHIVE_MAX_CALLS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Archive budget: calls fetching one backtest's archive may make.",
+)
+@click.option(
+    "--archive-max-seconds",
+    default=defaults.ARCHIVE_MAX_SECONDS,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Archive budget: seconds fetching one backtest's archive may take.",
+)
+@click.option(
+    "--journal",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=defaults.DEFAULT_JOURNAL,
+    show_default=True,
+    help="JSON-lines journal of every mutating call.",
+)
 @click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
 @click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: a machine-readable result on stdout.")
 @click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
-def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, now: str | None, projects: tuple[str, ...], strict: bool, no_grace: bool,
-          parallelism: int,
-          yes: bool, max_deletes: int, max_updates: int, archive_dir: Path, archive_mode: str, no_archive: bool, archive_max_bytes: int,
-          archive_max_calls: int, archive_max_seconds: float, journal: Path, fail_fast: bool, max_rps: float | None, fmt: str, show_plan: bool) -> None:
+def apply(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    plan_file: Path | None,
+    now: str | None,
+    projects: tuple[str, ...],
+    strict: bool,
+    no_grace: bool,
+    parallelism: int,
+    yes: bool,
+    max_deletes: int,
+    max_updates: int,
+    archive_dir: Path,
+    archive_mode: str,
+    no_archive: bool,
+    archive_max_bytes: int,
+    archive_max_calls: int,
+    archive_max_seconds: float,
+    journal: Path,
+    fail_fast: bool,
+    max_rps: float | None,
+    fmt: str,
+    show_plan: bool,
+) -> None:
     """Make the changes of the plan (PATHS), or of a saved, reviewed plan (--plan)."""
     from reconciler.commands import apply as apply_cmd
     from reconciler.commands import plan as plan_cmd
@@ -197,12 +307,25 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], plan_file: Path | None, n
     if not paths and not plan_file:
         raise click.UsageError("give manifest PATHS, or --plan plan.json (with the manifest PATHS it was made from, to check they match)")
     if plan_file and (now or projects or strict or no_grace):
-        raise click.UsageError("--now, --project, --strict and --no-grace shape a new plan; a saved plan (--plan) is applied as it was reviewed "
-                               "(make it with `plan --no-grace --out` to delete at once)")
+        raise click.UsageError(
+            "--now, --project, --strict and --no-grace shape a new plan; a saved plan (--plan) is applied as it was reviewed "
+            "(make it with `plan --no-grace --out` to delete at once)"
+        )
     planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism)
-    options = apply_cmd.ApplyOptions(plan_file=plan_file, yes=yes, max_deletes=max_deletes, max_updates=max_updates, archive_dir=None if no_archive else archive_dir,
-                                     archive_full=archive_mode == "full", archive_budget=(archive_max_bytes, archive_max_calls, archive_max_seconds),
-                                     journal=journal, fail_fast=fail_fast, max_rps=max_rps, fmt=fmt, show_plan=show_plan)
+    options = apply_cmd.ApplyOptions(
+        plan_file=plan_file,
+        yes=yes,
+        max_deletes=max_deletes,
+        max_updates=max_updates,
+        archive_dir=None if no_archive else archive_dir,
+        archive_full=archive_mode == "full",
+        archive_budget=(archive_max_bytes, archive_max_calls, archive_max_seconds),
+        journal=journal,
+        fail_fast=fail_fast,
+        max_rps=max_rps,
+        fmt=fmt,
+        show_plan=show_plan,
+    )
     _run(ctx, apply_cmd.run, planning, options)
 
 
@@ -274,8 +397,13 @@ def auth(ctx: click.Context) -> None:
 
 # --- archive ---------------------------------------------------------------------
 
-_ARCHIVE_DIR = click.option("--archive-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_ARCHIVE_DIR,
-                            show_default=True, help="Where apply archived (its --archive-dir).")
+_ARCHIVE_DIR = click.option(
+    "--archive-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=defaults.DEFAULT_ARCHIVE_DIR,
+    show_default=True,
+    help="Where apply archived (its --archive-dir).",
+)
 
 
 @cli.group()
@@ -338,18 +466,34 @@ def sandbox() -> None:
 @click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered with a random 500.")
 @click.option("--rate-limit", default=0, type=click.IntRange(0), help="Requests per minute per user, then 429 with Retry-After (0: none).")
 @click.option("--drop-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of calls performed and then dropped without an answer.")
-@click.option("--loading", is_flag=True, help="The first chart or orders read of each backtest answers {\"status\": \"loading\"}.")
+@click.option("--loading", is_flag=True, help='The first chart or orders read of each backtest answers {"status": "loading"}.')
 @click.option("--fault-seed", type=int, help="Seed of the fault-injection random generator.")
 @click.option("--access-log", is_flag=True, help="Log each request to stderr.")
 @click.pass_context
-def sandbox_serve(ctx: click.Context, host: str, port: int, db: Path, seed: str | None, user_id: str, api_token: str, latency_ms: float,
-                  error_rate: float, rate_limit: int, drop_rate: float, loading: bool, fault_seed: int | None, access_log: bool) -> None:
+def sandbox_serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    db: Path,
+    seed: str | None,
+    user_id: str,
+    api_token: str,
+    latency_ms: float,
+    error_rate: float,
+    rate_limit: int,
+    drop_rate: float,
+    loading: bool,
+    fault_seed: int | None,
+    access_log: bool,
+) -> None:
     """Serve the QuantConnect API v2 from a local SQLite database."""
     from reconciler.commands import sandbox as sandbox_cmd
     from reconciler.sandbox import server as sandbox_server
 
     faults = sandbox_server.Faults(latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate, rate_limit=rate_limit, loading=loading)
-    config = sandbox_server.SandboxConfig(host=host, port=port, user_id=user_id, api_token=api_token, faults=faults, fault_seed=fault_seed, access_log=access_log)
+    config = sandbox_server.SandboxConfig(
+        host=host, port=port, user_id=user_id, api_token=api_token, faults=faults, fault_seed=fault_seed, access_log=access_log
+    )
     _run(ctx, sandbox_cmd.serve, config, db, seed)
 
 

@@ -1,4 +1,5 @@
-"""Gather what planning needs from the API, and nothing more (docs/design.md, "Layout": one list per project, one project list only for names, one read per managed note).
+"""Gather what planning needs from the API, and nothing more (docs/design.md, "Layout": one list per project,
+one project list only for names, one read per managed note).
 
 One /backtests/list per project (statistics only when a rule reads them), one
 /projects/read only when a project is named by name, one /backtests/read per
@@ -26,7 +27,6 @@ from reconciler.manifest.model import ProjectSpec
 from reconciler.models import Backtest
 from reconciler.plan.model import Plan
 from reconciler.progress import Progress
-from reconciler.timeutil import utcnow
 from reconciler.projects import (
     ProjectState,
     ResolveError,
@@ -34,6 +34,7 @@ from reconciler.projects import (
     resolve_projects,
     select_projects,
 )
+from reconciler.timeutil import utcnow
 
 
 @dataclass
@@ -54,8 +55,9 @@ class Fetch:
     notes_for: Callable[[list[Backtest]], frozenset[str]] | None = None  # picks from the whole list, instead of read_note
 
 
-def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, parallelism: int = PARALLELISM,
-                    stats: FetchStats | None = None, progress: Progress | None = None) -> dict[int, list[Backtest]]:
+def fetch_backtests(
+    client: QuantConnectClient, fetches: Sequence[Fetch], *, parallelism: int = PARALLELISM, stats: FetchStats | None = None, progress: Progress | None = None
+) -> dict[int, list[Backtest]]:
     """The one concurrent fetcher (plan, apply --plan, import and snapshot): lists first, and each project's
     note reads as soon as its list is in, all on the client's one session. A backtest whose read says it
     is gone is left out: it was deleted between the list and the read."""
@@ -119,16 +121,25 @@ def fetch_backtests(client: QuantConnectClient, fetches: Sequence[Fetch], *, par
         pool.shutdown(wait=False)
         if progress is not None:
             progress.finish()
-    result = {pid: [replace(b, note=notes[b.id]) if b.id in notes else b for b in backtests if notes.get(b.id, "") is not None]
-              for pid, backtests in listed.items()}
+    result = {
+        pid: [replace(b, note=notes[b.id]) if b.id in notes else b for b in backtests if notes.get(b.id, "") is not None] for pid, backtests in listed.items()
+    }
     stats.backtests += sum(len(backtests) for backtests in result.values())
     stats.seconds = time.monotonic() - started
     return result
 
 
-def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wanted: Sequence[str] = (), parallelism: int = PARALLELISM,
-                 stats: FetchStats | None = None, progress: Progress | None = None, now: datetime | None = None,
-                 declared_anywhere: Mapping[str, str] | None = None) -> list[ProjectState]:
+def fetch_states(
+    client: QuantConnectClient,
+    specs: Sequence[ProjectSpec],
+    *,
+    wanted: Sequence[str] = (),
+    parallelism: int = PARALLELISM,
+    stats: FetchStats | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    declared_anywhere: Mapping[str, str] | None = None,
+) -> list[ProjectState]:
     """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes.
     `now` and `declared_anywhere` are the plan's: label rules that write notes read only the backtests they will label."""
     now = now or utcnow()
@@ -143,9 +154,18 @@ def fetch_states(client: QuantConnectClient, specs: Sequence[ProjectSpec], *, wa
         names = Future()
         # A daemon thread: if the lists fail first, the process does not wait for a courtesy call on its way out.
         threading.Thread(target=_settle, args=(names, client.list_projects), name="names", daemon=True).start()
-    fetched = fetch_backtests(client, [Fetch(entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source,
-                                             _labelled_notes(entry.spec, now, declared_anywhere))
-                                       for entry in selected], parallelism=parallelism, stats=stats, progress=progress)
+    fetched = fetch_backtests(
+        client,
+        [
+            Fetch(
+                entry.project_id, entry.spec.reads_statistics, _managed_note(entry.spec), entry.spec.source, _labelled_notes(entry.spec, now, declared_anywhere)
+            )
+            for entry in selected
+        ],
+        parallelism=parallelism,
+        stats=stats,
+        progress=progress,
+    )
     known: dict[int, str] = {}
     if names is not None:
         try:
@@ -188,8 +208,9 @@ def _list(client: QuantConnectClient, project_id: int, include_statistics: bool,
         return client.list_backtests(project_id, include_statistics=include_statistics)
     except NotFoundError:
         where = f" ({source})" if source else ""
-        raise ResolveError(f"project {project_id}{where} does not exist or is not accessible to this user {client.credentials.user_id}; "
-                           "check the id in the QuantConnect IDE") from None
+        raise ResolveError(
+            f"project {project_id}{where} does not exist or is not accessible to this user {client.credentials.user_id}; check the id in the QuantConnect IDE"
+        ) from None
 
 
 def reread_live(client: QuantConnectClient, plan: Plan, parallelism: int = PARALLELISM, progress: Progress | None = None) -> dict[int, dict[str, Backtest]]:

@@ -53,7 +53,9 @@ class Progress:
         self._shown = True
         width = 30
         filled = int(width * self.done / max(self.total, 1))
-        self.stream.write(f"\r{self.label}: [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}  {self.failed:,} failed  {self._rate(now):.1f}/s ")
+        self.stream.write(
+            f"\r{self.label}: [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}  {self.failed:,} failed  {self._rate(now):.1f}/s "
+        )
         if self.done == self.total:
             self.stream.write("\n")
         self.stream.flush()

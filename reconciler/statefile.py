@@ -137,9 +137,14 @@ def state_document(state: RecordedState) -> dict[str, Any]:
         document["recordedAt"] = state.recorded_at
     if state.api_url:
         document["apiUrl"] = state.api_url
-    document["projects"] = [{"projectId": p.project_id, "name": p.name,
-                             "backtests": [{**backtest_record(b), **state.artifacts.get(b.id, {})} for b in sorted(p.backtests, key=lambda b: (b.created, b.id))]}
-                            for p in state.projects]
+    document["projects"] = [
+        {
+            "projectId": p.project_id,
+            "name": p.name,
+            "backtests": [{**backtest_record(b), **state.artifacts.get(b.id, {})} for b in sorted(p.backtests, key=lambda b: (b.created, b.id))],
+        }
+        for p in state.projects
+    ]
     return document
 
 

@@ -88,7 +88,9 @@ def _close_clients() -> Iterator[None]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/*.json from the current engine (then review the diff).")
-    parser.addoption("--update-readme", action="store_true", help="Rewrite the README's checked output blocks from what the commands print (then review the diff).")
+    parser.addoption(
+        "--update-readme", action="store_true", help="Rewrite the README's checked output blocks from what the commands print (then review the diff)."
+    )
 
 
 @pytest.fixture
@@ -111,15 +113,26 @@ def mermaid_cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "the chart test needs Chromium: apt-get install -y chromium (.ci/run does it)"
-    found = [p for p in (Path(__file__).parent.parent / ".ci" / "node" / "node_modules" / ".bin" / "mmdc",
-                         Path.home() / ".cache" / "backtest-reconciler-tests" / "node_modules" / ".bin" / "mmdc") if p.exists()]
+    found = [
+        p
+        for p in (
+            Path(__file__).parent.parent / ".ci" / "node" / "node_modules" / ".bin" / "mmdc",
+            Path.home() / ".cache" / "backtest-reconciler-tests" / "node_modules" / ".bin" / "mmdc",
+        )
+        if p.exists()
+    ]
     if not found:
         prefix = Path.home() / ".cache" / "backtest-reconciler-tests"
         prefix.mkdir(parents=True, exist_ok=True)
         npm = shutil.which("npm")
         assert npm, "the chart test needs npm (apt-get install -y npm) to install " + MERMAID_CLI
-        subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", MERMAID_CLI], check=True, capture_output=True,
-                       env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}, timeout=600)
+        subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", MERMAID_CLI],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"},
+            timeout=600,
+        )
         found = [prefix / "node_modules" / ".bin" / "mmdc"]
     config = tmp_path_factory.mktemp("mermaid") / "puppeteer.json"
     config.write_text(json.dumps({"executablePath": chromium, "args": ["--no-sandbox"]}))

@@ -24,17 +24,26 @@ def cli_env(url: str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env or cli_env(), input=input,
-                          capture_output=True, text=True, timeout=timeout)
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env or cli_env(), input=input, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class ServeProcess:
     """`reconciler sandbox serve --port 0 ...` in a subprocess; the URL is read from its first line."""
 
     def __init__(self, *args: str, cwd: Path | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", *args], cwd=cwd,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
         assert self.proc.stdout is not None
         self.lines: list[str] = []
         self.url = ""
@@ -68,8 +77,7 @@ class ServeProcess:
         self.stop()
 
 
-def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | None = None,
-               before_answer: Callable[[], None] | None = None) -> tuple[int, str]:
+def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, answer: str | None = None, before_answer: Callable[[], None] | None = None) -> tuple[int, str]:
     """Run the CLI on a pseudo-terminal (stdin, stdout and stderr), answering its prompt once
     (after calling before_answer: the moment between the plan shown and the changes made)."""
     master, slave = pty.openpty()

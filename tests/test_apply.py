@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import make_client
 
 from reconciler.apply.pacing import Pacer
 from reconciler.sandbox.server import Faults, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
-from conftest import make_client
 from helpers import cli_env, run_cli, run_in_pty
 
 ROOT = Path(__file__).parent.parent
@@ -134,7 +134,9 @@ def test_saved_plan_applies_without_asking_and_refuses_when_stale(demo_sandbox: 
     assert again.returncode == 0 and f"Nothing left to apply: every planned action is already done ({len(fresh)} backtests already gone" in again.stdout
 
 
-def test_saved_plan_against_another_api_is_refused(demo_sandbox: SandboxServer, start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path) -> None:
+def test_saved_plan_against_another_api_is_refused(
+    demo_sandbox: SandboxServer, start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path
+) -> None:
     saved = tmp_path / "plan.json"
     manifest = small_manifest(tmp_path, demo_sandbox.store)
     assert run_cli("plan", str(manifest), "--out", str(saved), env=cli_env(demo_sandbox.url)).returncode == 0
@@ -182,7 +184,9 @@ def test_max_deletes_and_no_terminal_refusals(demo_sandbox: SandboxServer, tmp_p
 def test_terminal_prompt(demo_sandbox: SandboxServer, tmp_path: Path, answer: str, code: int) -> None:
     manifest = small_manifest(tmp_path, demo_sandbox.store)
     env = {**cli_env(demo_sandbox.url), "TERM": "dumb"}
-    returncode, output = run_in_pty(["apply", str(manifest), "--journal", str(tmp_path / "j.jsonl"), "--archive-dir", str(tmp_path / "a")], env, tmp_path, answer)
+    returncode, output = run_in_pty(
+        ["apply", str(manifest), "--journal", str(tmp_path / "j.jsonl"), "--archive-dir", str(tmp_path / "a")], env, tmp_path, answer
+    )
     assert "Apply these changes? Only 'yes' is accepted:" in output
     assert returncode == code, output[-1000:]
     remaining = len(ids(demo_sandbox.store, SCRATCH))
@@ -247,8 +251,9 @@ def test_unwritable_journal_stops_before_any_delete(demo_sandbox: SandboxServer,
     manifest = tmp_path / "m.yaml"
     manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n")
     before = ids(demo_sandbox.store)
-    result = run_cli("apply", str(manifest), "--yes", "--journal", "/dev/full", "--archive-dir", str(tmp_path / "archive"),
-                     env=cli_env(demo_sandbox.url), cwd=tmp_path)
+    result = run_cli(
+        "apply", str(manifest), "--yes", "--journal", "/dev/full", "--archive-dir", str(tmp_path / "archive"), env=cli_env(demo_sandbox.url), cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "No new call was started after: cannot write /dev/full: No space left on device" in result.stdout
     assert ids(demo_sandbox.store) == before
@@ -256,10 +261,33 @@ def test_unwritable_journal_stops_before_any_delete(demo_sandbox: SandboxServer,
 
 
 def _slow_apply(server: SandboxServer, tmp_path: Path, manifest: Path, journal_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(manifest), "--now", NOW, "--yes", "--max-deletes", "1000",
-                             "--parallelism", "2", "--journal", str(journal_path), "--archive-dir", str(tmp_path / "archive"),
-                             "--archive", "summary"],  # this is about stops; full archives are tested in test_archive.py
-                            env=cli_env(server.url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "apply",
+            str(manifest),
+            "--now",
+            NOW,
+            "--yes",
+            "--max-deletes",
+            "1000",
+            "--parallelism",
+            "2",
+            "--journal",
+            str(journal_path),
+            "--archive-dir",
+            str(tmp_path / "archive"),
+            "--archive",
+            "summary",
+        ],  # this is about stops; full archives are tested in test_archive.py
+        env=cli_env(server.url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -324,7 +352,8 @@ def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable
     assert remaining.returncode == 2
     rerun = _slow_apply(crashy, tmp_path, manifest, journal_path)
     assert rerun.wait(timeout=120) == 0, rerun.stderr.read() if rerun.stderr else ""
-    rerun.stdout.close(); rerun.stderr.close()  # noqa: E702
+    rerun.stdout.close()
+    rerun.stderr.close()  # noqa: E702
     assert clean.store.export_state() == crashy.store.export_state()
 
 

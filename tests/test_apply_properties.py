@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import make_client
 from hypothesis import HealthCheck, given, settings
 
 from reconciler.api.client import QuantConnectClient
@@ -20,7 +21,6 @@ from reconciler.sandbox.seed import seed_from_data
 from reconciler.sandbox.server import SandboxConfig, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
-from conftest import make_client
 from strategies import NOW, scenario
 
 RAW_STATUS = {"completed": "Completed.", "failed": "Runtime Error", "running": "Running: 50%", "queued": "In Queue..."}

@@ -88,3 +88,15 @@ def test_the_version_fast_path_says_what_click_says() -> None:
     fast = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['reconciler', '--version']\nfrom reconciler.entry import main\nmain()"],
                           capture_output=True, text=True)
     assert fast.returncode == 0 and fast.stdout == VERSION_LINE + "\n"
+
+
+def test_the_linter_passes() -> None:
+    """ruff, with its configuration in pyproject.toml ([tool.ruff]), over the whole repository."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
+    result = subprocess.run([ruff, "check", "--no-cache", str(PACKAGE.parent)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]

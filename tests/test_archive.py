@@ -15,11 +15,11 @@ from typing import Callable
 import jsonschema
 import pytest
 import yaml
+from conftest import make_client
 
 from reconciler.sandbox import artifacts
 from reconciler.sandbox.server import Faults, SandboxServer
 
-from conftest import make_client
 from helpers import cli_env, run_cli
 from hostile import HostileServer, Reply, ok, summary
 

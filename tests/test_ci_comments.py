@@ -131,7 +131,10 @@ const github = {
   paginate: async (fn, args) => state.comments,
   rest: { issues: {
     listComments: () => null,
-    updateComment: async (args) => { if (state.refuse) { const e = new Error('Forbidden'); e.status = 403; throw e; } calls.push(['update', args.comment_id]); },
+    updateComment: async (args) => {
+      if (state.refuse) { const e = new Error('Forbidden'); e.status = 403; throw e; }
+      calls.push(['update', args.comment_id]);
+    },
     createComment: async (args) => { calls.push(['create', args.body.split('\\n')[0]]); },
   } },
 };
@@ -151,16 +154,21 @@ def comment(comment_id: int, login: str, body: str = MARKER + "\nPlan: 0 to dele
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="the GitHub step's script is JavaScript")
-@pytest.mark.parametrize("comments, refuse, expected", [
-    ([comment(7, "mallory"), comment(8, "github-actions[bot]")], False, [["update", 8]]),
-    ([comment(7, "mallory")], False, [["create", MARKER]]),
-    ([comment(8, "github-actions[bot]")], True, [["warning", "could not edit comment 8 (HTTP 403); posting a new one"], ["create", MARKER]]),
-], ids=["own-comment", "forged-only", "edit-refused"])
+@pytest.mark.parametrize(
+    "comments, refuse, expected",
+    [
+        ([comment(7, "mallory"), comment(8, "github-actions[bot]")], False, [["update", 8]]),
+        ([comment(7, "mallory")], False, [["create", MARKER]]),
+        ([comment(8, "github-actions[bot]")], True, [["warning", "could not edit comment 8 (HTTP 403); posting a new one"], ["create", MARKER]]),
+    ],
+    ids=["own-comment", "forged-only", "edit-refused"],
+)
 def test_github_adopts_only_its_own_comment(tmp_path: Path, comments: list[dict[str, Any]], refuse: bool, expected: list[list[Any]]) -> None:
     (tmp_path / "plan.md").write_text("### backtest-reconciler plan\n")
     harness = tmp_path / "harness.js"
     harness.write_text(_NODE_HARNESS.replace("SCRIPT", github_script()))
-    result = subprocess.run(["node", str(harness), json.dumps({"comments": comments, "refuse": refuse})], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["node", str(harness), json.dumps({"comments": comments, "refuse": refuse})], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == expected

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import make_client
 
 from reconciler.sandbox.server import SandboxServer
 
-from conftest import make_client
 from helpers import cli_env
 
 ROOT = Path(__file__).parent.parent

@@ -8,18 +8,17 @@ import time
 from typing import Callable
 
 import pytest
+from conftest import FAST_RETRY, SANDBOX_CREDENTIALS, make_client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.api import parse
 from reconciler.api.client import QuantConnectClient, RetryPolicy, _retry_after
-from reconciler.api.urls import check_api_url
 from reconciler.api.credentials import Credentials, resolve_credentials
 from reconciler.api.errors import APIError, AuthenticationError, NotFoundError, ResponseFormatError, TransportError
+from reconciler.api.urls import check_api_url
 from reconciler.errors import ConfigError
 from reconciler.sandbox.server import Faults, SandboxServer
-
-from conftest import FAST_RETRY, SANDBOX_CREDENTIALS, make_client
 
 MOMENTUM = 23456789
 SECRET = "sandbox-token-0123456789abcdef"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler.engine.retention import decide
-from reconciler.manifest.build import build_keep, build_project
+from reconciler.manifest.build import build_project
 from reconciler.models import Backtest
 from reconciler.timeutil import format_iso, parse_datetime
 
@@ -82,9 +82,13 @@ def test_policy_table(index: int, update_golden: bool) -> None:
     spec = build_project({"prune": True, "protect_tags": ["protected"], "allow_empty": True, "protect": [], "delete": [], "keep": policies},
                          id=1, name=None)
     decisions = decide(spec, load_timeline(update_golden), NOW)
-    result = {"policies": policies,
-              "kept": [{"id": d.backtest.id, "created": format_iso(d.backtest.created), "reasons": list(map(str, d.reasons))} for d in decisions if d.action == "keep"],
-              "deleted": [d.backtest.id for d in decisions if d.action == "delete"]}
+    result = {
+        "policies": policies,
+        "kept": [
+            {"id": d.backtest.id, "created": format_iso(d.backtest.created), "reasons": list(map(str, d.reasons))} for d in decisions if d.action == "keep"
+        ],
+        "deleted": [d.backtest.id for d in decisions if d.action == "delete"],
+    }
     path = GOLDEN / f"policy_{index:02d}.json"
     if update_golden:
         path.write_text(json.dumps(result, indent=1) + "\n")

@@ -71,7 +71,12 @@ def test_mark_then_delete_on_or_after_the_day(demo_sandbox: SandboxServer, tmp_p
     assert not [b for b in rows if b["action"] == "delete"]
     assert first["summary"] == {"update": 0, "delete": 0, "mark": len(marked), "unmark": 0, "unchanged": len(rows) - len(marked)}
     text = run_cli("plan", str(manifest), "--now", "2026-11-28T00:00:00Z", env=cli_env(demo_sandbox.url)).stdout
-    assert f"to mark" in text and "  - mark   " in text and f"-> [trash:{MARK_DAY}]" in text and f"because grace (7d) marked: deleted on or after {MARK_DAY}" in text
+    assert (
+        "to mark" in text
+        and "  - mark   " in text
+        and f"-> [trash:{MARK_DAY}]" in text
+        and f"because grace (7d) marked: deleted on or after {MARK_DAY}" in text
+    )
     comment = run_cli("plan", str(manifest), "--now", "2026-11-28T00:00:00Z", "--format", "markdown", env=cli_env(demo_sandbox.url)).stdout
     assert f"**Marked for deletion ({len(marked)}):" in comment and f"marked by this apply, deleted on or after {MARK_DAY}" in comment
     assert f"mark: grace (7d) {len(marked)}" in comment  # counts per reason, apart from updates and deletes
@@ -90,8 +95,10 @@ def test_mark_then_delete_on_or_after_the_day(demo_sandbox: SandboxServer, tmp_p
     assert again.returncode == 0 and "No changes" in again.stdout, again.stdout[-2000:]
     waiting = plan(demo_sandbox, manifest, "--now", "2026-12-04T23:00:00Z")
     assert {b["id"] for b in waiting["projects"][0]["backtests"] if b.get("grace") == "marked"} == marked
-    assert f"marked earlier, deleted on or after {MARK_DAY}" in run_cli(
-        "plan", str(manifest), "--now", "2026-12-04T23:00:00Z", "--format", "markdown", env=cli_env(demo_sandbox.url)).stdout
+    assert (
+        f"marked earlier, deleted on or after {MARK_DAY}"
+        in run_cli("plan", str(manifest), "--now", "2026-12-04T23:00:00Z", "--format", "markdown", env=cli_env(demo_sandbox.url)).stdout
+    )
 
     # on the day: deleted, archived, with the reason
     due = plan(demo_sandbox, manifest, "--now", f"{MARK_DAY}T00:00:00Z")
@@ -172,9 +179,32 @@ def test_kill_9_between_mark_and_delete_loses_nothing(start_sandbox: Callable[..
     def killed_apply(now: str) -> None:
         journal = tmp_path / "j.jsonl"
         start = len(journal.read_text().splitlines()) if journal.exists() else 0
-        proc = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(manifest), "--yes", "--now", now, "--max-deletes", "100",
-                                 "--parallelism", "1", "--journal", str(journal), "--archive-dir", str(tmp_path / "archive"), "--archive", "summary"],
-                                env=cli_env(server.url), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "apply",
+                str(manifest),
+                "--yes",
+                "--now",
+                now,
+                "--max-deletes",
+                "100",
+                "--parallelism",
+                "1",
+                "--journal",
+                str(journal),
+                "--archive-dir",
+                str(tmp_path / "archive"),
+                "--archive",
+                "summary",
+            ],
+            env=cli_env(server.url),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not journal.exists() or len(journal.read_text().splitlines()) < start + 12):
             assert proc.poll() is None, "apply finished before it could be killed"
@@ -243,8 +273,20 @@ def test_a_mark_removed_after_planning_makes_the_saved_plan_stale(demo_sandbox: 
     target = sorted(marks(demo_sandbox))[0]
     demo_sandbox.store.update_backtest(SCRATCH, target, tags=[t for t in live(demo_sandbox)[target] if not trash_day(t)])
     before = live(demo_sandbox)
-    refused = run_cli("apply", "--plan", str(saved), str(manifest), "--max-deletes", "100", "--journal", str(tmp_path / "j2"),
-                      "--archive-dir", str(tmp_path / "a2"), env=cli_env(demo_sandbox.url), cwd=tmp_path)
+    refused = run_cli(
+        "apply",
+        "--plan",
+        str(saved),
+        str(manifest),
+        "--max-deletes",
+        "100",
+        "--journal",
+        str(tmp_path / "j2"),
+        "--archive-dir",
+        str(tmp_path / "a2"),
+        env=cli_env(demo_sandbox.url),
+        cwd=tmp_path,
+    )
     assert refused.returncode == 1 and "the saved plan is stale" in refused.stderr and target in refused.stderr
     assert live(demo_sandbox) == before
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SANDBOX_CREDENTIALS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,6 @@ from reconciler.plan.planner import build_plan
 from reconciler.sandbox.server import SandboxServer
 from reconciler.timeutil import parse_datetime
 
-from conftest import SANDBOX_CREDENTIALS
 from helpers import cli_env, run_cli
 from hostile import HostileServer, Reply, ok, summary
 
@@ -83,7 +83,9 @@ def test_loopback_never_goes_through_a_proxy(hostile: HostileServer, demo_sandbo
     monkeypatch.delenv("no_proxy", raising=False)
     client = QuantConnectClient(SANDBOX_CREDENTIALS, demo_sandbox.url, retry=QUICK)
     assert client.authenticate()["success"] is True
-    embedded = run_cli("--sandbox", "--sandbox-db", str(tmp_path / "db.sqlite"), "auth", env={**cli_env(), **{k: os.environ[k] for k in ("HTTP_PROXY", "ALL_PROXY")}})
+    embedded = run_cli(
+        "--sandbox", "--sandbox-db", str(tmp_path / "db.sqlite"), "auth", env={**cli_env(), **{k: os.environ[k] for k in ("HTTP_PROXY", "ALL_PROXY")}}
+    )
     assert embedded.returncode == 0, embedded.stderr
     assert proxy.seen == []
 
@@ -146,14 +148,19 @@ def test_a_gzip_bomb_stops_at_the_cap(hostile: HostileServer) -> None:
 
 
 def test_gzip_answers_are_read(hostile: HostileServer) -> None:
-    hostile.routes["backtests/list"] = lambda p: Reply(200, gzip.compress(json.dumps({"success": True, "backtests": [summary(BID)]}).encode()),
-                                                       {"Content-Encoding": "gzip"})
+    hostile.routes["backtests/list"] = lambda p: Reply(
+        200, gzip.compress(json.dumps({"success": True, "backtests": [summary(BID)]}).encode()), {"Content-Encoding": "gzip"}
+    )
     assert [b.id for b in client_for(hostile).list_backtests(1)] == [BID]
 
 
 def test_a_connection_closed_mid_body_is_retried(hostile: HostileServer) -> None:
-    answers = iter([Reply(200, {"success": True, "errors": [], "backtests": [summary(BID)]}, cut_after=20),
-                    Reply(200, {"success": True, "errors": [], "backtests": [summary(BID)]})])
+    answers = iter(
+        [
+            Reply(200, {"success": True, "errors": [], "backtests": [summary(BID)]}, cut_after=20),
+            Reply(200, {"success": True, "errors": [], "backtests": [summary(BID)]}),
+        ]
+    )
     hostile.routes["backtests/list"] = lambda p: next(answers)
     assert [b.id for b in client_for(hostile).list_backtests(1)] == [BID]
     assert len(hostile.calls("backtests/list")) == 2
@@ -197,13 +204,16 @@ def test_not_found_on_delete_is_believed_only_when_a_read_agrees(hostile: Hostil
     assert result.outcome == Outcome.FAILED and result.error == "the delete was answered 'not found' but the backtest still exists"
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"success": True, "errors": []}, "carries no backtest list"),
-    ({"success": True, "backtests": [summary(BID, created=1e300)]}, "no readable creation time"),
-    ({"success": True, "backtests": [summary(BID + "\n")]}, "is not 32 hex characters"),
-    ({"success": True, "backtests": {"a": 1}}, "the backtest list is not a list"),
-    ({"success": "yes", "backtests": []}, "failed"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"success": True, "errors": []}, "carries no backtest list"),
+        ({"success": True, "backtests": [summary(BID, created=1e300)]}, "no readable creation time"),
+        ({"success": True, "backtests": [summary(BID + "\n")]}, "is not 32 hex characters"),
+        ({"success": True, "backtests": {"a": 1}}, "the backtest list is not a list"),
+        ({"success": "yes", "backtests": []}, "failed"),
+    ],
+)
 def test_answers_the_client_does_not_understand_are_one_line_errors(hostile: HostileServer, tmp_path: Path, body: Any, fragment: str) -> None:
     hostile.routes["backtests/list"] = lambda p: Reply(200, body)
     manifest = tmp_path / "m.yaml"
@@ -284,8 +294,19 @@ def test_pathological_name_regex_plans_in_linear_time(tmp_path: Path) -> None:
     """`^(a+)+$` against one 40-character name among 10,000 stalled plan for minutes (Python's re backtracks)."""
     names = [f"run {n}" for n in range(9_999)] + ["a" * 40 + "!"]
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"projects": [{"projectId": 1, "name": "P", "backtests": [
-        {"backtestId": f"{n:032x}", "name": name, "created": "2026-01-01 00:00:00"} for n, name in enumerate(names)]}]}))
+    state.write_text(
+        json.dumps(
+            {
+                "projects": [
+                    {
+                        "projectId": 1,
+                        "name": "P",
+                        "backtests": [{"backtestId": f"{n:032x}", "name": name, "created": "2026-01-01 00:00:00"} for n, name in enumerate(names)],
+                    }
+                ]
+            }
+        )
+    )
     manifest = tmp_path / "m.yaml"
     manifest.write_text("version: 1\nprojects:\n  - id: 1\n    delete: [{name_regex: '^(a+)+$'}]\n")
     started = time.monotonic()
@@ -324,7 +345,12 @@ def test_manifest_size_messages_are_true(tmp_path: Path) -> None:
     path.write_text("version: 1\nprojects:\n  - id: 1\n    note: '" + "x" * (16 * 2**20) + "'\n")
     with pytest.raises(ReconcilerError, match=r"file is 16,777,2\d\d bytes; manifests are limited to 16 MiB"):
         load_manifest([path])
-    bomb = "version: 1\na: &a ['" + "x" * 1000 + "']\n" + "".join(f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, *{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(20))
+    bomb = (
+        "version: 1\na: &a ['"
+        + "x" * 1000
+        + "']\n"
+        + "".join(f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, *{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(20))
+    )
     path.write_text(bomb)
     with pytest.raises(ReconcilerError, match="YAML aliases expand this document beyond 16 MiB"):
         load_manifest([path])
@@ -333,19 +359,38 @@ def test_manifest_size_messages_are_true(tmp_path: Path) -> None:
 # --- fuzz: random answers never lead to a delete ------------------------------------------------
 
 _junk = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30),
-              st.sampled_from([BID, OTHER, BID.upper(), BID + "\n", "2026-01-02 10:00:00", 1e300, "Completed.", "Running: 5%", "protected"])),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(
-        st.sampled_from(["success", "errors", "backtest", "backtestId", "projectId", "name", "created", "status", "tags", "note"]), children, max_size=6)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=30),
+        st.sampled_from([BID, OTHER, BID.upper(), BID + "\n", "2026-01-02 10:00:00", 1e300, "Completed.", "Running: 5%", "protected"]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.sampled_from(["success", "errors", "backtest", "backtestId", "projectId", "name", "created", "status", "tags", "note"]), children, max_size=6
+        ),
+    ),
     max_leaves=20,
 )
 _read_answers = st.one_of(
     _junk.map(lambda body: Reply(200, body)),
     st.binary(max_size=200).map(lambda data: Reply(200, data)),
-    st.builds(lambda field, value: Reply(200, {"success": True, "errors": [], "backtest": {**summary(BID), "projectId": 1, field: value}}),
-              st.sampled_from(["backtestId", "projectId", "name", "status", "tags", "created"]), _junk),
-    st.sampled_from([Reply(302, {"success": True}, {"Location": "http://127.0.0.1:9/"}), Reply(200, b"\x1f\x8b garbage", {"Content-Encoding": "gzip"}),
-                     Reply(200, {"success": True}, {"Content-Encoding": "br"}), Reply(200, {"success": True, "errors": []}, cut_after=5)]),
+    st.builds(
+        lambda field, value: Reply(200, {"success": True, "errors": [], "backtest": {**summary(BID), "projectId": 1, field: value}}),
+        st.sampled_from(["backtestId", "projectId", "name", "status", "tags", "created"]),
+        _junk,
+    ),
+    st.sampled_from(
+        [
+            Reply(302, {"success": True}, {"Location": "http://127.0.0.1:9/"}),
+            Reply(200, b"\x1f\x8b garbage", {"Content-Encoding": "gzip"}),
+            Reply(200, {"success": True}, {"Content-Encoding": "br"}),
+            Reply(200, {"success": True, "errors": []}, cut_after=5),
+        ]
+    ),
 )
 
 
@@ -362,12 +407,19 @@ def test_fuzz_no_delete_on_a_malformed_read(hostile: HostileServer, tmp_path_fac
     body = answer.body if isinstance(answer.body, dict) else None
     item = body.get("backtest") if body else None
     planned = {**summary(BID), "projectId": 1}
-    understood = (answer.status == 200 and not answer.headers and answer.cut_after is None and body is not None
-                  and body.get("success") is True and isinstance(item, dict)
-                  and all(item.get(key) == planned[key] and type(item.get(key)) is type(planned[key]) for key in ("backtestId", "projectId", "name"))
-                  and isinstance(item.get("status"), str) and normalize_status(item["status"]) == "completed"
-                  and item.get("tags") in ([], None)  # null tags are no tags, as the list says
-                  and _readable_time(item.get("created")))
+    understood = (
+        answer.status == 200
+        and not answer.headers
+        and answer.cut_after is None
+        and body is not None
+        and body.get("success") is True
+        and isinstance(item, dict)
+        and all(item.get(key) == planned[key] and type(item.get(key)) is type(planned[key]) for key in ("backtestId", "projectId", "name"))
+        and isinstance(item.get("status"), str)
+        and normalize_status(item["status"]) == "completed"
+        and item.get("tags") in ([], None)  # null tags are no tags, as the list says
+        and _readable_time(item.get("created"))
+    )
     if understood:
         assert result.outcome == Outcome.DELETED
     else:

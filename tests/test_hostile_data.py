@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from conftest import FAST_RETRY, SANDBOX_CREDENTIALS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,6 @@ from reconciler.models import Outcome
 from reconciler.plan.planner import build_plan
 from reconciler.timeutil import parse_datetime
 
-from conftest import FAST_RETRY, SANDBOX_CREDENTIALS
 from helpers import run_cli
 from hostile import HostileServer, Reply, ok, summary
 
@@ -229,7 +229,8 @@ def test_every_view_neutralises_what_the_account_wrote(names: list[str], project
     import cmarkgfm
 
     from reconciler.apply.executor import Execution, TaskResult
-    from reconciler.apply.result import ApplyResult, render_text as render_apply
+    from reconciler.apply.result import ApplyResult
+    from reconciler.apply.result import render_text as render_apply
     from reconciler.models import Action
     from reconciler.plan.html import render_html
     from reconciler.plan.render import render_markdown, render_summary, render_text
@@ -237,9 +238,13 @@ def test_every_view_neutralises_what_the_account_wrote(names: list[str], project
 
     plan = _plan_of(names, project_name, tag)
     checked = preflight(plan, {})
-    failed = Execution(results=[TaskResult(1, f"{1:032x}", Action.DELETE, Outcome.FAILED, error), TaskResult(1, f"{2:032x}", Action.DELETE, Outcome.SKIPPED, error)])
-    for text in (render_text(plan, show_kept=True), render_summary(plan), render_apply(ApplyResult(plan, checked, failed, Path("j"), None)),
-                 lines_safe(f"refused:\n  {error}\n  {project_name}")):
+    failed = Execution(results=[TaskResult(1, f"{1:032x}", Action.DELETE, Outcome.FAILED, error), TaskResult(1, f"{2:032x}", Action.DELETE, Outcome.SKIPPED, error)])  # noqa: E501
+    for text in (
+        render_text(plan, show_kept=True),
+        render_summary(plan),
+        render_apply(ApplyResult(plan, checked, failed, Path("j"), None)),
+        lines_safe(f"refused:\n  {error}\n  {project_name}"),
+    ):
         assert _visible(text), repr(text)
     markdown = render_markdown(plan)
     assert _visible(markdown)
@@ -252,7 +257,9 @@ def test_every_view_neutralises_what_the_account_wrote(names: list[str], project
 
 def test_a_server_error_with_escape_sequences_reaches_the_terminal_neutralised(hostile: HostileServer) -> None:
     """`reconciler auth` against a server whose error holds an OSC sequence and a right-to-left override wrote both to stderr."""
-    hostile.routes["authenticate"] = lambda p: Reply(200, {"success": False, "errors": ["\x1b]8;;https://evil.invalid\x07click here\x1b]8;;\x07 \u202egnp.exe"]})
+    hostile.routes["authenticate"] = lambda p: Reply(
+        200, {"success": False, "errors": ["\x1b]8;;https://evil.invalid\x07click here\x1b]8;;\x07 \u202egnp.exe"]}
+    )
     from helpers import cli_env
 
     result = run_cli("auth", env=cli_env(hostile.url))
@@ -265,9 +272,9 @@ def test_import_writes_names_that_round_trip_and_show_nothing_raw(hostile: Hosti
     name = "Alpha \u202eevil\x1b[2J"
     hostile.routes["projects/read"] = lambda p: ok(projects=[{"projectId": 1, "name": "P \u202e"}])
     hostile.routes["backtests/list"] = lambda p: ok(backtests=[summary(BID, name=name, tags=["t\u2066"])])
-    from helpers import cli_env
-
     import yaml
+
+    from helpers import cli_env
 
     result = run_cli("import", "--project", "1", env=cli_env(hostile.url))
     assert result.returncode == 0, result.stderr
@@ -309,8 +316,7 @@ def test_half_sent_requests_are_dropped_and_threads_are_capped(start_sandbox: Ca
 # --- 2. template widths and precisions ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("template", ["{statistics.sharpeRatio:.999999999f}", "{name:>999999999}", "{name:>99999999999999999999}",
-                                      "{parameters.fast:0201}"])
+@pytest.mark.parametrize("template", ["{statistics.sharpeRatio:.999999999f}", "{name:>999999999}", "{name:>99999999999999999999}", "{parameters.fast:0201}"])
 def test_template_widths_and_precisions_are_capped_at_load(tmp_path: Path, template: str) -> None:
     """`.999999999f` took 6-13 s and 2 GB in validate; `>999999999` passed validate and cost 2 GB per labelled backtest."""
     manifest = tmp_path / "m.yaml"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from conftest import make_client
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import ExecutionSettings, Executor
@@ -29,7 +30,6 @@ from reconciler.plan.planner import build_plan
 from reconciler.sandbox.server import Faults, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 
-from conftest import make_client
 from helpers import cli_env, reason_texts, run_cli, run_in_pty
 
 SCRATCH, MOMENTUM = 23456792, 23456789
@@ -266,7 +266,7 @@ def _tripwire(server: SandboxServer) -> _Tripwire:
 def test_stop_between_name_and_tags_is_reported_partly_updated(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
     """Issue 8, case 7: an update stopped between its name/note call and its tags call was reported "updated"."""
     target = sorted(demo_sandbox.store.backtests(SCRATCH), key=lambda b: b.created)[0].backtest_id
-    manifest = write(tmp_path, f"version: 1\nprojects:\n  - id: {SCRATCH}\n    backtests:\n      - id: {target}\n        name: New name\n        tags: [reviewed]\n")
+    manifest = write(tmp_path, f"version: 1\nprojects:\n  - id: {SCRATCH}\n    backtests:\n      - id: {target}\n        name: New name\n        tags: [reviewed]\n")  # noqa: E501
     client = _tripwire(demo_sandbox)
     loaded = load_manifest([manifest])
     plan = build_plan(fetch_states(client, loaded.projects), time_now(), manifest_digest=loaded.digest, api_url=client.api_url)
@@ -316,8 +316,14 @@ def test_second_apply_refuses_at_once_and_a_dead_holder_is_taken_over(start_sand
     """Two applies on the same .reconciler ran at once, each claiming all the deletes."""
     server = start_sandbox(db=demo_db, faults=Faults(latency_ms=30))
     manifest = write(tmp_path, f"version: 1\nprojects:\n  - id: {SCRATCH}\n    delete: [{{status: failed}}]\n")
-    first = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(manifest), "--yes", "--parallelism", "1"],
-                             cwd=tmp_path, env=cli_env(server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", str(manifest), "--yes", "--parallelism", "1"],
+        cwd=tmp_path,
+        env=cli_env(server.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     journal = tmp_path / ".reconciler" / "journal.jsonl"
     deadline = time.monotonic() + 60
     while not (journal.exists() and journal.read_text()) and time.monotonic() < deadline:
@@ -336,8 +342,7 @@ def test_second_apply_refuses_at_once_and_a_dead_holder_is_taken_over(start_sand
 
 
 @pytest.mark.parametrize("shared", ["journal", "archive"])
-def test_applies_from_two_directories_sharing_records_refuse(start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path,
-                                                            shared: str) -> None:
+def test_applies_from_two_directories_sharing_records_refuse(start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path, shared: str) -> None:
     """The lock was per working directory: two applies sharing --journal and --archive-dir both ran and both reported 913 deleted."""
     server = start_sandbox(db=demo_db, faults=Faults(latency_ms=30))
     manifest = write(tmp_path, f"version: 1\nprojects:\n  - id: {SCRATCH}\n    delete: [{{status: failed}}]\n")
@@ -351,8 +356,9 @@ def test_applies_from_two_directories_sharing_records_refuse(start_sandbox: Call
         archive = records / "archive" if shared == "archive" else here / "archive"
         return ["apply", str(manifest), "--yes", "--parallelism", "1", "--journal", str(journal), "--archive-dir", str(archive)]
 
-    first = subprocess.Popen([sys.executable, "-m", "reconciler", *args(one)], cwd=one, env=cli_env(server.url),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args(one)], cwd=one, env=cli_env(server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     started_file = (records / "journal.jsonl") if shared == "journal" else (one / "journal.jsonl")
     deadline = time.monotonic() + 60
     while not (started_file.exists() and started_file.read_text()) and time.monotonic() < deadline:
@@ -369,8 +375,16 @@ def test_applies_from_two_directories_sharing_records_refuse(start_sandbox: Call
 
 def test_saved_plan_that_would_now_empty_a_project_is_refused(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
     """Reviewed while a protected run kept the project alive; that run was deleted by hand before the merge."""
-    backtests = [{"backtestId": f"{n:032x}", "name": f"scratch-{n}", "created": f"2026-01-{n:02d} 10:00:00", "status": "Completed.",
-                  "tags": ["protected"] if n == 1 else []} for n in range(1, 6)]
+    backtests = [
+        {
+            "backtestId": f"{n:032x}",
+            "name": f"scratch-{n}",
+            "created": f"2026-01-{n:02d} 10:00:00",
+            "status": "Completed.",
+            "tags": ["protected"] if n == 1 else [],
+        }
+        for n in range(1, 6)
+    ]
     backtests.append({"backtestId": f"{6:032x}", "name": "running", "created": "2026-01-06 10:00:00", "status": "Running: 10%"})
     server = start_sandbox(state={"projects": [{"projectId": 1, "name": "P", "backtests": backtests}]})
     manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    delete: [{name: 'scratch-*'}]\n")
@@ -386,12 +400,28 @@ def test_saved_plan_that_would_now_empty_a_project_is_refused(start_sandbox: Cal
 def test_the_last_check_judges_statistics_as_the_plan_did(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
     """Found by the apply property test: a read carries no statistics, so a `delete` rule on statistics stopped matching
     at the last check and a keep `match` on the name then "kept" a backtest the reviewed plan deletes."""
-    state = {"projects": [{"projectId": 1, "name": "P", "backtests": [
-        {"backtestId": f"{n:032x}", "name": f"scratch-{n}", "created": f"2026-01-0{n} 00:00:00", "status": "Completed.",
-         "statistics": {"sharpeRatio": -1.0 if n == 1 else 1.0}} for n in (1, 2)]}]}
+    state = {
+        "projects": [
+            {
+                "projectId": 1,
+                "name": "P",
+                "backtests": [
+                    {
+                        "backtestId": f"{n:032x}",
+                        "name": f"scratch-{n}",
+                        "created": f"2026-01-0{n} 00:00:00",
+                        "status": "Completed.",
+                        "statistics": {"sharpeRatio": -1.0 if n == 1 else 1.0},
+                    }
+                    for n in (1, 2)
+                ],
+            }
+        ]
+    }
     server = start_sandbox(state=state)
-    manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    delete: [{name: 'scratch-*', stats: {sharpeRatio: '< 0'}}]\n"
-                               "    keep: [{match: {name: 'scratch-*'}}]\n")
+    manifest = write(
+        tmp_path, "version: 1\nprojects:\n  - id: 1\n    delete: [{name: 'scratch-*', stats: {sharpeRatio: '< 0'}}]\n    keep: [{match: {name: 'scratch-*'}}]\n"
+    )
     result = apply_cli(server, tmp_path, str(manifest), "--yes")
     assert result.returncode == 0 and "1 deleted" in result.stdout and "skipped" not in result.stdout, result.stdout
     assert ids(server.store, 1) == {f"{2:032x}"}

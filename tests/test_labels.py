@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,6 @@ from reconciler.plan.planner import plan_project
 from reconciler.projects import ProjectState
 from reconciler.sandbox.server import SandboxServer
 
-from conftest import make_client
 from engine_helpers import UTC, bt
 from helpers import cli_env, run_cli
 from strategies import NOW, backtests, keep_policies

@@ -131,7 +131,7 @@ def test_directory_and_several_files(tmp_path: Path) -> None:
 
 
 def test_defaults_merge_and_project_wins(tmp_path: Path) -> None:
-    text = "version: 1\ndefaults:\n  prune: true\n  protect_tags: [frozen]\n  keep: [{last: 3}]\nprojects:\n  - id: 1\n  - id: 2\n    prune: false\n    keep: [{daily: 2}]\n"
+    text = "version: 1\ndefaults:\n  prune: true\n  protect_tags: [frozen]\n  keep: [{last: 3}]\nprojects:\n  - id: 1\n  - id: 2\n    prune: false\n    keep: [{daily: 2}]\n"  # noqa: E501
     one, two = load_manifest([write(tmp_path, text)]).projects
     assert one.prune is True and one.protect_tags == ("frozen",) and one.keep[0].kind == "last"
     assert two.prune is False and two.keep[0].kind == "daily" and two.protect_tags == ("frozen",)
@@ -196,16 +196,56 @@ def test_fuzz_text_never_crashes(tmp_path: Path, text: str) -> None:
 
 
 yaml_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-5, 40), st.text(max_size=8), st.sampled_from(["3d", "scratch-*", "< 0.5", "26c7bb06b8487cff1c7b3c44652b30f1", "completed"])),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(
-        st.sampled_from(["id", "name", "prune", "keep", "last", "daily", "within", "best", "by", "count", "match", "tags", "status", "delete",
-                         "protect", "backtests", "note", "stats", "sharpeRatio", "older_than", "allow_empty", "protect_tags", "x"]), children, max_size=4)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 40),
+        st.text(max_size=8),
+        st.sampled_from(["3d", "scratch-*", "< 0.5", "26c7bb06b8487cff1c7b3c44652b30f1", "completed"]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "name",
+                    "prune",
+                    "keep",
+                    "last",
+                    "daily",
+                    "within",
+                    "best",
+                    "by",
+                    "count",
+                    "match",
+                    "tags",
+                    "status",
+                    "delete",
+                    "protect",
+                    "backtests",
+                    "note",
+                    "stats",
+                    "sharpeRatio",
+                    "older_than",
+                    "allow_empty",
+                    "protect_tags",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        ),
+    ),
     max_leaves=25,
 )
 
 
-_projects = st.lists(st.fixed_dictionaries({"id": st.integers(1, 6)}, optional={key: yaml_values for key in ("prune", "keep", "delete", "protect", "backtests", "allow_empty")}),
-                     min_size=1, max_size=3)
+_projects = st.lists(
+    st.fixed_dictionaries({"id": st.integers(1, 6)}, optional={key: yaml_values for key in ("prune", "keep", "delete", "protect", "backtests", "allow_empty")}),
+    min_size=1,
+    max_size=3,
+)
 _documents = st.one_of(
     st.dictionaries(st.sampled_from(["version", "projects", "defaults", "extra"]), yaml_values, max_size=4),
     st.fixed_dictionaries({"version": st.just(1), "projects": _projects}),  # mostly valid: the loader must accept some
@@ -227,7 +267,8 @@ def test_fuzz_structures_never_crash(tmp_path: Path, document: dict) -> None:
         return
     assert not list(validator().iter_errors(document))
     assert [(p.id, p.name, p.prune) for p in manifest.projects] == [
-        (p.get("id"), p.get("name"), p.get("prune", (document.get("defaults") or {}).get("prune", False))) for p in document["projects"]]
+        (p.get("id"), p.get("name"), p.get("prune", (document.get("defaults") or {}).get("prune", False))) for p in document["projects"]
+    ]
     assert [len(p.keep) for p in manifest.projects] == [len(p.get("keep", (document.get("defaults") or {}).get("keep", []))) for p in document["projects"]]
 
 
@@ -245,12 +286,15 @@ def test_schema_defaults_are_the_loaders_defaults() -> None:
     assert (root / "schemas" / "manifest.schema.json").read_text() == (root / "reconciler" / "schemas" / "manifest.schema.json").read_text()
 
 
-@pytest.mark.parametrize("body, message", [
-    ("    delete: [{older_than: 3 days}]", "projects[0].delete[0].older_than: not a duration: '3 days'"),
-    ("    keep: [{match: {tags: keep}}]", "projects[0].keep[0].match.tags: must be a list, got 'keep'"),  # was "match: must be a list"
-    ("    keep: [{match: [{tags: keep}]}]", "projects[0].keep[0].match[0].tags: must be a list, got 'keep'"),  # was "must be a mapping"
-    ("    keep: [{best: {by: sharpeRatio}}]", "projects[0].keep[0].best: missing required key 'count'"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("    delete: [{older_than: 3 days}]", "projects[0].delete[0].older_than: not a duration: '3 days'"),
+        ("    keep: [{match: {tags: keep}}]", "projects[0].keep[0].match.tags: must be a list, got 'keep'"),  # was "match: must be a list"
+        ("    keep: [{match: [{tags: keep}]}]", "projects[0].keep[0].match[0].tags: must be a list, got 'keep'"),  # was "must be a mapping"
+        ("    keep: [{best: {by: sharpeRatio}}]", "projects[0].keep[0].best: missing required key 'count'"),
+    ],
+)
 def test_value_or_list_fields_name_the_real_problem(tmp_path: Path, body: str, message: str) -> None:
     path = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n" + body + "\n")
     with pytest.raises(ManifestError) as info:
@@ -264,6 +308,7 @@ def test_a_bare_m_is_refused_naming_both_readings(tmp_path: Path) -> None:
     manifest.write_text("version: 1\nprojects:\n  - id: 1\n    keep: [{within: 6m}]\n    delete: [{older_than: 90mo}, {newer_than: 2y, older_than: 90min}]\n")
     result = run_cli("validate", str(manifest))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert (f"{manifest}:4 projects[0].keep[0].within: '6m' is ambiguous: restic reads it as 6 months, most tools as 6 minutes; "
-            "write 6mo or 6min") in result.stderr
+    assert (
+        f"{manifest}:4 projects[0].keep[0].within: '6m' is ambiguous: restic reads it as 6 months, most tools as 6 minutes; write 6mo or 6min"
+    ) in result.stderr
     assert result.stderr.count("\n  ") == 1  # 90mo, 2y and 90min are durations

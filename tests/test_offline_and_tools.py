@@ -6,7 +6,6 @@ import json
 import subprocess
 from pathlib import Path
 
-
 from reconciler import __version__
 from reconciler.sandbox.server import SandboxServer
 from reconciler.sandbox.store import SandboxStore

@@ -10,7 +10,6 @@ from typing import Callable
 import pytest
 
 from reconciler import __version__
-
 from reconciler.sandbox.server import SandboxServer
 
 from helpers import cli_env, run_cli, run_in_pty
@@ -98,7 +97,10 @@ def test_markdown_document(demo_sandbox: SandboxServer) -> None:
     out = result.stdout
     assert out.startswith("### backtest-reconciler plan\n")
     assert "| Project | Update | Delete | Unchanged | Changes by reason |" in out
-    assert "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete: prune 1,030 · delete\\[0\\] (status failed; older\\_than 3d) 31 · delete\\[1\\] (name scratch-\\*) 26; update: declared 2 |" in out
+    assert (
+        "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete: prune 1,030 · delete\\[0\\] (status failed; older\\_than 3d) 31 · delete\\[1\\] (name scratch-\\*) 26; update: declared 2 |"  # noqa: E501
+        in out
+    )
     assert "`reconciler show plan.json`" in out and "```mermaid" in out
     assert "<details><summary>Momentum v2 (23456789): 2 to update" in out and "</details>" in out
     assert "Virtual Tan Ant" in out and "delete\\[0\\] (status failed" in out
@@ -164,7 +166,7 @@ def test_guard_refuses_emptying_a_project(demo_sandbox: SandboxServer, tmp_path:
     "body, fragment",
     [
         ("  - id: 1\n", "does not exist or is not accessible to this user 123456"),
-        ("  - name: Nope\n", "project 'Nope' (" ),
+        ("  - name: Nope\n", "project 'Nope' ("),
         ("  - name: scratch\n", "did you mean 'Scratch'?"),
     ],
 )

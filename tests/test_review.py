@@ -27,8 +27,17 @@ RULES = {"prune": True, "protect_tags": ["protected"], "allow_empty": False, "pr
 
 
 def entry(n: int, action: Action, reason: Reason | str, *, name: str = "", tags: tuple[str, ...] = (), changes: tuple[Change, ...] = ()) -> Entry:
-    return Entry(f"{n:032x}", name or f"Smooth Apricot Chicken {n}", NOW - timedelta(hours=n), "completed", tags, action, (Reason(reason) if isinstance(reason, str) else reason,), changes,
-                 {"name": name, "tags": list(tags), "status": "completed"} if action != Action.KEEP else None)
+    return Entry(
+        f"{n:032x}",
+        name or f"Smooth Apricot Chicken {n}",
+        NOW - timedelta(hours=n),
+        "completed",
+        tags,
+        action,
+        (Reason(reason) if isinstance(reason, str) else reason,),
+        changes,
+        {"name": name, "tags": list(tags), "status": "completed"} if action != Action.KEEP else None,
+    )
 
 
 def project(project_id: int, entries: list[Entry], name: str = "") -> ProjectPlan:
@@ -36,8 +45,7 @@ def project(project_id: int, entries: list[Entry], name: str = "") -> ProjectPla
 
 
 def plan_of(projects: list[ProjectPlan]) -> Plan:
-    return Plan(reference_time="2026-11-28T00:00:00Z", manifest_digest="sha256:" + "0" * 64, api_url="https://www.quantconnect.com/api/v2",
-                projects=projects)
+    return Plan(reference_time="2026-11-28T00:00:00Z", manifest_digest="sha256:" + "0" * 64, api_url="https://www.quantconnect.com/api/v2", projects=projects)
 
 
 def big_account(projects: int, backtests: int = 100_000) -> Plan:
@@ -49,7 +57,13 @@ def big_account(projects: int, backtests: int = 100_000) -> Plan:
         entries = []
         for _ in range(per):
             roll = rng.random()
-            action, reason = (Action.DELETE, "prune") if roll < 0.6 else (Action.DELETE, Reason("delete", 0, "status failed")) if roll < 0.7 else (Action.KEEP, "keep[0] (last) 1/5")
+            action, reason = (
+                (Action.DELETE, "prune")
+                if roll < 0.6
+                else (Action.DELETE, Reason("delete", 0, "status failed"))
+                if roll < 0.7
+                else (Action.KEEP, "keep[0] (last) 1/5")
+            )
             entries.append(entry(next(counter), action, reason, tags=("paper", "baseline") if rng.random() < 0.03 else ()))
         result.append(project(1000 + p, entries, f"Strategy {p} ({rng.choice(['ES', 'NQ', 'FX'])})"))
     return plan_of(result)
@@ -76,7 +90,11 @@ def test_the_comment_always_fits_one_github_comment(projects: int) -> None:
 
 def test_rows_are_shared_fairly_updates_first() -> None:
     """Two projects with 676 and 40 deletes showed none; the one rename the PR made was invisible."""
-    big = project(1, [entry(n, Action.DELETE, "prune") for n in range(676)] + [entry(5000, Action.UPDATE, "declared", changes=(Change("name", "Old", "Renamed in this PR"),))])
+    big = project(
+        1,
+        [entry(n, Action.DELETE, "prune") for n in range(676)]
+        + [entry(5000, Action.UPDATE, "declared", changes=(Change("name", "Old", "Renamed in this PR"),))],
+    )
     small = project(2, [entry(6000 + n, Action.DELETE, Reason("delete", 0, "status failed")) for n in range(40)])
     other = project(3, [entry(7000 + n, Action.DELETE, "prune") for n in range(3000)])
     text = render_markdown(plan_of([other, big, small]), budget=40_000)
@@ -128,10 +146,23 @@ def test_apply_shows_a_summary_per_project_and_reason_not_every_row(demo_sandbox
     from helpers import cli_env, run_cli
 
     example = Path(__file__).parent.parent / "examples" / "sandbox-demo.yaml"
-    args = ["apply", str(example), "--now", "2026-11-28T00:00:00Z", "--max-deletes", "5000", "--journal", str(tmp_path / "j.jsonl"),
-            "--archive-dir", str(tmp_path / "a")]
+    args = [
+        "apply",
+        str(example),
+        "--now",
+        "2026-11-28T00:00:00Z",
+        "--max-deletes",
+        "5000",
+        "--journal",
+        str(tmp_path / "j.jsonl"),
+        "--archive-dir",
+        str(tmp_path / "a"),
+    ]
     refused = run_cli(*args, input="", env=cli_env(demo_sandbox.url), cwd=tmp_path)  # no terminal, no --yes: shows, then refuses
-    assert "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete: prune 1,030, delete[0] (status failed; older_than 3d) 31, delete[1] (name scratch-*) 26; update: declared 2)" in refused.stdout
+    assert (
+        "Project Momentum v2 (23456789): 2 to update, 1,087 to delete, 151 unchanged (delete: prune 1,030, delete[0] (status failed; older_than 3d) 31, delete[1] (name scratch-*) 26; update: declared 2)"  # noqa: E501
+        in refused.stdout
+    )
     assert "because prune" not in refused.stdout and len(refused.stdout.splitlines()) < 40
     assert "Notable deletes (39)" in refused.stdout and "… and 29 more: every one is marked `notable` in the plan file" in refused.stdout
     assert "apply --show-plan" in refused.stdout
@@ -161,18 +192,35 @@ def test_ctrl_c_stops_long_reads_within_two_seconds(start_sandbox, tmp_path, com
     import sys
     import time
 
-    from helpers import cli_env
     from reconciler.sandbox.server import Faults
 
-    state = {"projects": [{"projectId": 1000 + p, "name": f"P{p}", "backtests": [
-        {"backtestId": f"{p * 1000 + i:032x}", "name": f"r{i}", "created": "2026-01-01 00:00:00", "status": "Completed.", "note": "n"}
-        for i in range(30)]} for p in range(20)]}
+    from helpers import cli_env
+
+    state = {
+        "projects": [
+            {
+                "projectId": 1000 + p,
+                "name": f"P{p}",
+                "backtests": [
+                    {"backtestId": f"{p * 1000 + i:032x}", "name": f"r{i}", "created": "2026-01-01 00:00:00", "status": "Completed.", "note": "n"}
+                    for i in range(30)
+                ],
+            }
+            for p in range(20)
+        ]
+    }
     server = start_sandbox(state=state, faults=Faults(latency_ms=400))
     manifest = tmp_path / "m.yaml"
     manifest.write_text("version: 1\nprojects:\n" + "".join(f"  - id: {1000 + p}\n" for p in range(20)))
     args = [part.format(manifest=manifest, out=tmp_path / "state.json") for part in command]
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "--retries", "0", *args, "--parallelism", "2"], env=cli_env(server.url),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "--retries", "0", *args, "--parallelism", "2"],
+        env=cli_env(server.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     time.sleep(1.5)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -185,12 +233,22 @@ def test_ctrl_c_stops_long_reads_within_two_seconds(start_sandbox, tmp_path, com
 
 
 def test_long_reads_show_progress_and_retries_say_what_they_wait_for(start_sandbox, tmp_path) -> None:
-    from helpers import cli_env, run_cli
     from reconciler.sandbox.server import Faults
 
-    state = {"projects": [{"projectId": 1000 + p, "name": f"P{p}", "backtests": [
-        {"backtestId": f"{p * 1000 + i:032x}", "name": f"r{i}", "created": "2026-01-01 00:00:00", "status": "Completed."} for i in range(3)]}
-        for p in range(12)]}
+    from helpers import cli_env, run_cli
+
+    state = {
+        "projects": [
+            {
+                "projectId": 1000 + p,
+                "name": f"P{p}",
+                "backtests": [
+                    {"backtestId": f"{p * 1000 + i:032x}", "name": f"r{i}", "created": "2026-01-01 00:00:00", "status": "Completed."} for i in range(3)
+                ],
+            }
+            for p in range(12)
+        ]
+    }
     server = start_sandbox(state=state, faults=Faults(latency_ms=450))
     manifest = tmp_path / "m.yaml"
     manifest.write_text("version: 1\nprojects:\n" + "".join(f"  - id: {1000 + p}\n" for p in range(12)))

@@ -13,10 +13,11 @@ from typing import Any, Callable
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 import requests
 import yaml
+from conftest import make_client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.models import normalize_status
 from reconciler.sandbox.seed import DEMO_END
@@ -25,7 +26,6 @@ from reconciler.sandbox.store import SandboxStore
 from reconciler.statefile import read_state, state_document, write_state
 from reconciler.timeutil import parse_datetime
 
-from conftest import make_client
 from helpers import ServeProcess, run_cli
 
 SPEC = Path(__file__).parent / "data" / "QuantConnect-Platform-2.0.0.yaml"
@@ -188,7 +188,7 @@ def test_state_persists_across_restart(tmp_path: Path) -> None:
     with ServeProcess("--db", str(db), "--seed", "demo") as serve:
         body = requests.post(f"{serve.url}/backtests/list", json={"projectId": 23456792}, headers=signed_headers(), timeout=10).json()
         victim = body["backtests"][0]["backtestId"]
-        assert requests.post(f"{serve.url}/backtests/delete", json={"projectId": 23456792, "backtestId": victim}, headers=signed_headers(), timeout=10).json()["success"]
+        assert requests.post(f"{serve.url}/backtests/delete", json={"projectId": 23456792, "backtestId": victim}, headers=signed_headers(), timeout=10).json()["success"]  # noqa: E501
     with ServeProcess("--db", str(db)) as serve:
         body = requests.post(f"{serve.url}/backtests/list", json={"projectId": 23456792}, headers=signed_headers(), timeout=10).json()
         assert victim not in {item["backtestId"] for item in body["backtests"]}
@@ -236,16 +236,36 @@ def test_dropped_connection_closes_without_answer(start_sandbox: Callable[..., S
         connection.getresponse()
 
 
-params_values = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=30),
-                          st.lists(st.one_of(st.text(max_size=5), st.integers()), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-                          st.sampled_from([23456792, "23456792", "f" * 32]))
+params_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.lists(st.one_of(st.text(max_size=5), st.integers()), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.sampled_from([23456792, "23456792", "f" * 32]),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(endpoint=st.sampled_from(["authenticate", "projects/read", "backtests/create", "backtests/list", "backtests/read", "backtests/update",
-                                 "backtests/tags/update", "backtests/delete"]),
-       params=st.dictionaries(st.sampled_from(["projectId", "backtestId", "name", "note", "tags", "includeStatistics", "compileId", "backtestName"]),
-                              params_values, max_size=5))
+@given(
+    endpoint=st.sampled_from(
+        [
+            "authenticate",
+            "projects/read",
+            "backtests/create",
+            "backtests/list",
+            "backtests/read",
+            "backtests/update",
+            "backtests/tags/update",
+            "backtests/delete",
+        ]
+    ),
+    params=st.dictionaries(
+        st.sampled_from(["projectId", "backtestId", "name", "note", "tags", "includeStatistics", "compileId", "backtestName"]), params_values, max_size=5
+    ),
+)
 def test_fuzz_endpoints_never_crash(demo_sandbox: SandboxServer, endpoint: str, params: dict) -> None:
     body = json.dumps(params, allow_nan=True)
     response = requests.post(f"{demo_sandbox.url}/{endpoint}", data=body, headers={**signed_headers(), "Content-Type": "application/json"}, timeout=10)

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import pytest
 import requests
+from conftest import FAST_RETRY, SANDBOX_CREDENTIALS
+from test_sandbox import signed_headers
 
 from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import ExecutionSettings, Executor
@@ -28,10 +30,8 @@ from reconciler.plan.planner import build_plan
 from reconciler.sandbox.server import SandboxServer
 from reconciler.timeutil import parse_datetime
 
-from conftest import FAST_RETRY, SANDBOX_CREDENTIALS
 from helpers import cli_env, reason_texts, run_cli
 from hostile import HostileServer, Reply, ok, summary
-from test_sandbox import signed_headers
 
 NOW = "2026-11-28T00:00:00Z"
 P = 1
@@ -263,7 +263,8 @@ def test_pages_of_fifty_are_read_to_the_last_order(hostile: HostileServer, tmp_p
 ])
 def test_an_incomplete_archive_is_never_followed_by_a_delete(hostile: HostileServer, tmp_path: Path, case: str, fragment: str) -> None:
     """Each ended "1 deleted (1 archived)": after the delete the archive is the only copy."""
-    orders: Callable[[dict], Reply] = lambda p: Reply(200, {"orders": _orders(p["start"], p["end"], 50), "length": 50})
+    def orders(p: dict) -> Reply:
+        return Reply(200, {"orders": _orders(p["start"], p["end"], 50), "length": 50})
     kwargs: dict[str, Any] = {}
     if case == "no orders at all":
         orders = lambda p: Reply(200, {"orders": [], "length": 0})  # noqa: E731
@@ -304,7 +305,7 @@ projects:
     project["rules"]["protect"], project["declared"], plan["declared_anywhere"] = [], [], {}
     for entry in project["backtests"]:
         if entry["id"] in (declared, release):
-            entry.update(action="delete", reasons=[{"rule": "prune"}], changes=[], observed={"name": entry["name"], "tags": entry["tags"], "status": entry["status"]})
+            entry.update(action="delete", reasons=[{"rule": "prune"}], changes=[], observed={"name": entry["name"], "tags": entry["tags"], "status": entry["status"]})  # noqa: E501
     saved.write_text(json.dumps(plan))
     before = live_ids(server)
     result = run_cli("apply", "--plan", str(saved), str(manifest), env=env, cwd=tmp_path)
@@ -331,8 +332,11 @@ def test_a_saved_plan_for_a_project_the_manifest_does_not_list_is_refused(start_
 
 #: case -> (the victim's tags, the project's rules, the label): each rule keeps the victim, each label takes that away.
 LABEL_CASES = {
-    "renamed out of protect": ([], 'prune: true\n    keep: [{last: 2}]\n    protect: [{name: "release-*"}]',
-                               '{match: {name: "release-*"}, name: "shipped {id}"}'),
+    "renamed out of protect": (
+        [],
+        'prune: true\n    keep: [{last: 2}]\n    protect: [{name: "release-*"}]',
+        '{match: {name: "release-*"}, name: "shipped {id}"}',
+    ),
     "keep tag removed": (["keep"], "prune: true\n    keep: [{last: 2}, {match: {tags: [keep]}}]", "{match: {tags: [keep]}, tags: {remove: [keep]}}"),
     "protected removed": (["protected"], "prune: true\n    keep: [{last: 2}]", "{match: {tags: [protected]}, tags: {remove: [protected]}}"),
     "renamed into delete": ([], 'prune: false\n    delete: [{name: "old-*"}]', '{match: {name: "release-*"}, name: "old-{id}"}'),
@@ -340,8 +344,7 @@ LABEL_CASES = {
 
 
 @pytest.mark.parametrize("case", list(LABEL_CASES))
-def test_a_label_that_would_make_a_kept_backtest_deletable_is_a_plan_error(start_sandbox: Callable[..., SandboxServer], tmp_path: Path,
-                                                                         case: str) -> None:
+def test_a_label_that_would_make_a_kept_backtest_deletable_is_a_plan_error(start_sandbox: Callable[..., SandboxServer], tmp_path: Path, case: str) -> None:
     """The first apply only renamed or retagged (all the reviewer saw); the second apply, same manifest, deleted."""
     victim_tags, rules, label = LABEL_CASES[case]
     server = seeded(start_sandbox, 6, lambda n: victim_tags if n == 1 else [])
@@ -351,8 +354,12 @@ def test_a_label_that_would_make_a_kept_backtest_deletable_is_a_plan_error(start
     env = cli_env(server.url)
     planned = run_cli("plan", str(manifest), "--now", NOW, env=env, cwd=tmp_path)
     assert planned.returncode == 1, planned.stdout
-    kept_by = {"renamed out of protect": "protect[0] (name release-*)", "keep tag removed": "keep[1] (match tags keep)",
-               "protected removed": "protect_tags (protected)", "renamed into delete": "unmanaged"}[case]
+    kept_by = {
+        "renamed out of protect": "protect[0] (name release-*)",
+        "keep tag removed": "keep[1] (match tags keep)",
+        "protected removed": "protect_tags (protected)",
+        "renamed into delete": "unmanaged",
+    }[case]
     assert f"label[0] takes away what keeps backtest {victim} ({kept_by}): the next plan would delete it (" in planned.stdout, planned.stdout
     before = {b.backtest_id: (b.name, b.tags) for b in server.store.backtests(P)}
     applied = run_cli("apply", str(manifest), "--now", NOW, "--yes", env=env, cwd=tmp_path)
@@ -362,18 +369,39 @@ def test_a_label_that_would_make_a_kept_backtest_deletable_is_a_plan_error(start
 
 def test_a_label_that_never_settles_is_a_plan_error(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
     """`[fast=...] {name}` renamed again on every apply until the name passed 200 characters."""
-    server = start_sandbox(state={"projects": [{"projectId": P, "name": "P", "backtests": [
-        {"backtestId": f"{1:032x}", "name": "Smooth Fox", "created": "2026-01-01 10:00:00", "status": "Completed.", "parameterSet": {"fast": "10"}}]}]})
+    server = start_sandbox(
+        state={
+            "projects": [
+                {
+                    "projectId": P,
+                    "name": "P",
+                    "backtests": [
+                        {
+                            "backtestId": f"{1:032x}",
+                            "name": "Smooth Fox",
+                            "created": "2026-01-01 10:00:00",
+                            "status": "Completed.",
+                            "parameterSet": {"fast": "10"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    label: [{match: {name: '*'}, name: '[fast={parameters.fast}] {name}'}]\n")
     planned = run_cli("plan", str(manifest), "--now", NOW, env=cli_env(server.url), cwd=tmp_path)
     assert planned.returncode == 1
-    assert (f"label[0] does not settle on backtest {1:032x}: applied twice it gives another value "
-            "(the next plan would set name '[fast=10] Smooth Fox' -> '[fast=10] [fast=10] Smooth Fox')") in planned.stdout
+    assert (
+        f"label[0] does not settle on backtest {1:032x}: applied twice it gives another value "
+        "(the next plan would set name '[fast=10] Smooth Fox' -> '[fast=10] [fast=10] Smooth Fox')"
+    ) in planned.stdout
 
 
 def test_a_label_that_settles_and_keeps_every_decision_plans_normally(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
     server = seeded(start_sandbox, 4)
-    manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    keep: [{last: 2}]\n    label: [{match: {name: 'run*'}, name: 'run {id}', tags: {add: [seen]}}]\n")
+    manifest = write(
+        tmp_path, "version: 1\nprojects:\n  - id: 1\n    keep: [{last: 2}]\n    label: [{match: {name: 'run*'}, name: 'run {id}', tags: {add: [seen]}}]\n"
+    )
     env = cli_env(server.url)
     planned = run_cli("plan", str(manifest), "--now", NOW, "--detailed-exitcode", env=env, cwd=tmp_path)
     assert planned.returncode == 2 and "4 to update" in planned.stdout
@@ -395,9 +423,26 @@ def test_parameter_selector_values_that_are_not_values_are_refused_with_their_li
 def test_boolean_parameters_compare_as_section_two_says(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
     """QuantConnect parameters are often booleans, kept as given: "True" from the web IDE, true from API clients."""
     values = ["True", "true", " TRUE", "False", "1", "yes"]
-    server = start_sandbox(state={"projects": [{"projectId": P, "name": "P", "backtests": [
-        {"backtestId": f"{n + 1:032x}", "name": f"run {n}", "created": f"2026-01-{n + 1:02d} 10:00:00", "status": "Completed.",
-         "parameterSet": {"useStop": value}} for n, value in enumerate(values)]}]})
+    server = start_sandbox(
+        state={
+            "projects": [
+                {
+                    "projectId": P,
+                    "name": "P",
+                    "backtests": [
+                        {
+                            "backtestId": f"{n + 1:032x}",
+                            "name": f"run {n}",
+                            "created": f"2026-01-{n + 1:02d} 10:00:00",
+                            "status": "Completed.",
+                            "parameterSet": {"useStop": value},
+                        }
+                        for n, value in enumerate(values)
+                    ],
+                }
+            ]
+        }
+    )
     manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    allow_empty: true\n    delete: [{parameters: {useStop: true}}]\n")
     document = json.loads(run_cli("plan", str(manifest), "--now", NOW, "--format", "json", env=cli_env(server.url)).stdout)
     deleted = sorted(int(b["id"], 16) for b in document["projects"][0]["backtests"] if b["action"] == "delete")
@@ -407,9 +452,26 @@ def test_boolean_parameters_compare_as_section_two_says(start_sandbox: Callable[
 
 def test_a_number_format_on_a_parameter_string(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
     """The API sends parameter values as strings: `{parameters.fast:.2f}` crashed on "10"; on "abc" it is a plan error."""
-    server = start_sandbox(state={"projects": [{"projectId": P, "name": "P", "backtests": [
-        {"backtestId": f"{n:032x}", "name": f"run {n}", "created": f"2026-01-0{n} 10:00:00", "status": "Completed.", "parameterSet": {"fast": fast}}
-        for n, fast in ((1, "10"), (2, "abc"))]}]})
+    server = start_sandbox(
+        state={
+            "projects": [
+                {
+                    "projectId": P,
+                    "name": "P",
+                    "backtests": [
+                        {
+                            "backtestId": f"{n:032x}",
+                            "name": f"run {n}",
+                            "created": f"2026-01-0{n} 10:00:00",
+                            "status": "Completed.",
+                            "parameterSet": {"fast": fast},
+                        }
+                        for n, fast in ((1, "10"), (2, "abc"))
+                    ],
+                }
+            ]
+        }
+    )
     manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    label: [{match: {name: 'run*'}, name: 'fast {parameters.fast:.2f}'}]\n")
     result = run_cli("plan", str(manifest), "--now", NOW, env=cli_env(server.url))
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -430,9 +492,24 @@ def test_integers_beyond_any_float_are_format_errors_naming_the_backtest(hostile
 
 def test_years_one_and_9999_draw_in_the_html(tmp_path: Path) -> None:
     """0001-01-01 is .NET's DateTime.MinValue: `plan --format html` exited 3."""
-    state = write(tmp_path, json.dumps({"projects": [{"projectId": 1, "name": "P", "backtests": [
-        {"backtestId": f"{n:032x}", "name": f"run {n}", "created": created, "status": "Completed."}
-        for n, created in ((1, "0001-01-01 00:00:00"), (2, "9999-12-31 23:59:59"), (3, "2024-01-01 00:00:00"))]}]}), "state.json")
+    state = write(
+        tmp_path,
+        json.dumps(
+            {
+                "projects": [
+                    {
+                        "projectId": 1,
+                        "name": "P",
+                        "backtests": [
+                            {"backtestId": f"{n:032x}", "name": f"run {n}", "created": created, "status": "Completed."}
+                            for n, created in ((1, "0001-01-01 00:00:00"), (2, "9999-12-31 23:59:59"), (3, "2024-01-01 00:00:00"))
+                        ],
+                    }
+                ]
+            }
+        ),
+        "state.json",
+    )
     manifest = write(tmp_path, "version: 1\nprojects:\n  - id: 1\n    keep: [{last: 2}]\n    prune: true\n")
     result = run_cli("plan", str(manifest), "--state", str(state), "--now", NOW, "--format", "html")
     assert result.returncode == 0, result.stderr
@@ -453,7 +530,6 @@ def test_every_delete_of_the_recipes_passes_the_manifest(tmp_path: Path) -> None
     for recipe in (root / "examples" / "ci").glob("*.yml"):
         lines = [line for line in recipe.read_text().splitlines() if "apply --plan" in line and not line.lstrip().startswith("#")]
         assert lines and all("--plan plan.json manifests/" in line for line in lines), recipe
-
 
 
 def test_hints_do_what_they_say_when_pasted(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:

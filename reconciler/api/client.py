@@ -198,9 +198,12 @@ class QuantConnectClient:
         if answer.status == 401 or any("hash doesn't match" in e.lower() or "hash does not match" in e.lower() for e in errors or ()):
             raise AuthenticationError(self._auth_message(errors or [], answer), endpoint=endpoint, errors=errors or [], status=answer.status, body=text)
         if answer.status >= 400:
-            raise APIError(f"/{endpoint} answered HTTP {answer.status}: {_summary(errors, text)}", endpoint=endpoint, errors=errors or [], status=answer.status, body=text)
+            raise APIError(f"/{endpoint} answered HTTP {answer.status}: {_summary(errors, text)}", endpoint=endpoint, errors=errors or [],
+                           status=answer.status, body=text)
         if not isinstance(data, dict):
-            raise ResponseFormatError(f"/{endpoint} answered something that is not a JSON object: {text[:200]!r}", endpoint=endpoint, status=answer.status, body=text)
+            raise ResponseFormatError(
+                f"/{endpoint} answered something that is not a JSON object: {text[:200]!r}", endpoint=endpoint, status=answer.status, body=text
+            )
         if envelope_free and "success" not in data and "errors" not in data and isinstance(data.get(envelope_free), list):
             return data
         if data.get("success") is not True:
@@ -210,12 +213,15 @@ class QuantConnectClient:
         return data
 
     def _auth_message(self, errors: list[str], answer: "_Answer") -> str:
-        message = f"authentication failed for QuantConnect user id {self.credentials.user_id} (credentials from {self.credentials.source or 'unknown'}) at {self.api_url}"
+        source = self.credentials.source or "unknown"
+        message = f"authentication failed for QuantConnect user id {self.credentials.user_id} (credentials from {source}) at {self.api_url}"
         if errors:
             message += f": {'; '.join(errors).rstrip('.')}"
         skew = clock_offset(answer.headers, self._clock())
         if skew is not None and abs(skew) > 60:
-            message += f"; your clock is {abs(skew):.0f} s {'behind' if skew > 0 else 'ahead of'} the server's: fix the system clock (the signature embeds the time)"
+            message += (
+                f"; your clock is {abs(skew):.0f} s {'behind' if skew > 0 else 'ahead of'} the server's: fix the system clock (the signature embeds the time)"
+            )
         else:
             message += "; check QC_USER_ID and QC_API_TOKEN (or ~/.lean/credentials)"
         return message
@@ -268,8 +274,9 @@ class QuantConnectClient:
             self._sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def create_backtest(self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32,
-                        parameters: dict[str, str | float] | None = None) -> Backtest:
+    def create_backtest(
+        self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32, parameters: dict[str, str | float] | None = None
+    ) -> Backtest:
         payload: dict[str, Any] = {"projectId": project_id, "compileId": compile_id, "backtestName": name}
         if parameters:
             payload["parameters"] = parameters
@@ -367,7 +374,7 @@ class _Answer:
 
     @property
     def text(self) -> str:
-        return self.data[:_BODY_KEEP * 4].decode("utf-8", errors="replace")
+        return self.data[: _BODY_KEEP * 4].decode("utf-8", errors="replace")
 
     def json(self) -> Any:
         try:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError
 from reconciler.defaults import ARCHIVE_MAX_BYTES, ARCHIVE_MAX_CALLS, ARCHIVE_MAX_SECONDS
+from reconciler.errors import ReconcilerError
 from reconciler.fsutil import fsync_directory, write_atomic
 from reconciler.models import is_backtest_id
 from reconciler.timeutil import format_iso, utcnow

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.preflight import Preflight, preflight
 from reconciler.apply.records import Archive, ArchiveBudget, Journal, RecordsLock
@@ -26,7 +27,6 @@ from reconciler.defaults import (
 from reconciler.engine.guards import leaves_nothing_completed
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
-from reconciler.api.client import QuantConnectClient
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import Manifest
 from reconciler.models import Action, Backtest

@@ -111,9 +111,11 @@ def ls(rt: Runtime, directory: Path, project: int | None = None, fmt: str = "tex
     rt.out(f"{'PROJECT':>9}  {'BACKTEST':<32}  {'CREATED':<19}  {'SHARPE':>7}  {'NET PROFIT':>10}  {'ORDERS':>6}  {'SIZE':>8}  {'ARCHIVED':<20}  NAME")
     for row in rows:
         stats = row.get("statistics") or {}
-        rt.out(f"{row['project']:>9}  {row['backtest']:<32}  {_text(row.get('created'))[:19]:<19}  {_text(stats.get('Sharpe Ratio'))[:7]:>7}  "
-               f"{_text(stats.get('Net Profit'))[:10]:>10}  {row.get('orders', 0):>6,}  {_size(row.get('size', 0)):>8}  {_text(row.get('archived_at'))[:20]:<20}  "
-               f"{_text(row.get('name'))}")
+        rt.out(
+            f"{row['project']:>9}  {row['backtest']:<32}  {_text(row.get('created'))[:19]:<19}  {_text(stats.get('Sharpe Ratio'))[:7]:>7}  "
+            f"{_text(stats.get('Net Profit'))[:10]:>10}  {row.get('orders', 0):>6,}  {_size(row.get('size', 0)):>8}  {_text(row.get('archived_at'))[:20]:<20}  "
+            f"{_text(row.get('name'))}"
+        )
     rt.out(f"{len(rows):,} archive{'s' if len(rows) != 1 else ''} under {directory}.")
     return 0
 
@@ -136,16 +138,20 @@ def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
     document = _load(path)
     backtest = document["backtest"]
     rt.out(f"{_text(backtest.get('name', ''))} ({backtest_id}), project {_text(path.parent.name)}")
-    rt.out(f"  created {_text(backtest.get('created', '?'))}, status {_text(backtest.get('status', '?'))}, archived {_text(document.get('archived_at', '?'))}"
-           f" by reconciler {_text(document.get('tool_version', '?'))}")
+    rt.out(
+        f"  created {_text(backtest.get('created', '?'))}, status {_text(backtest.get('status', '?'))}, archived {_text(document.get('archived_at', '?'))}"
+        f" by reconciler {_text(document.get('tool_version', '?'))}"
+    )
     for key, value in _dict(backtest.get("statistics")).items():
         rt.out(f"  {_text(key):<28} {_text(value)}")
     values = [point[1] for point in _equity(document)]
     if values:
         rt.out(f"  equity  {sparkline(values)}  {values[0]:,.0f} -> {values[-1]:,.0f} over {len(values):,} points")
     if "orders" in document:
-        rt.out(f"  {len(_list(document['orders'])):,} orders, {len(_list(document.get('insights'))):,} insights, charts: "
-               f"{', '.join(_text(name) for name in _dict(document.get('charts')))}")
+        rt.out(
+            f"  {len(_list(document['orders'])):,} orders, {len(_list(document.get('insights'))):,} insights, charts: "
+            f"{', '.join(_text(name) for name in _dict(document.get('charts')))}"
+        )
     else:
         rt.out("  a summary archive (--archive summary): no charts, orders or insights were kept")
     return 0

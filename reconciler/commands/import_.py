@@ -17,7 +17,9 @@ from reconciler.plan.untrusted import terminal_safe
 from reconciler.projects import pick_projects
 from reconciler.timeutil import format_iso, utcnow
 
-SCHEMA_COMMENT = "# yaml-language-server: $schema=./manifest.schema.json\n# (editor help: write the schema beside this file with `reconciler schema > manifest.schema.json`)"
+SCHEMA_COMMENT = (
+    "# yaml-language-server: $schema=./manifest.schema.json\n# (editor help: write the schema beside this file with `reconciler schema > manifest.schema.json`)"
+)
 #: Statistics worth a glance when deciding what to keep: (key, label, as a percentage).
 _SHOWN = (("sharpeRatio", "Sharpe", False), ("netProfit", "net profit", True), ("drawdown", "drawdown", True), ("trades", "trades", False))
 
@@ -25,12 +27,17 @@ _SHOWN = (("sharpeRatio", "Sharpe", False), ("netProfit", "net profit", True), (
 def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelism: int = PARALLELISM) -> int:
     client = rt.client(parallelism)
     chosen = pick_projects(client.list_projects(), wanted)
-    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=lambda b: with_notes) for p in chosen], parallelism=parallelism,
-                              progress=rt.progress("importing"))
-    lines = [SCHEMA_COMMENT, f"# Imported by `reconciler import` at {format_iso(utcnow())} from {client.api_url}.",
-             "# Declares every backtest as it is today (declared backtests are never deleted); prune is off.",
-             "# Drop the declarations you do not need, add protect, delete and keep rules, and read the plan before turning prune on.",
-             "version: 1", "projects:"]
+    fetched = fetch_backtests(
+        client, [Fetch(p.id, statistics=True, read_note=lambda b: with_notes) for p in chosen], parallelism=parallelism, progress=rt.progress("importing")
+    )
+    lines = [
+        SCHEMA_COMMENT,
+        f"# Imported by `reconciler import` at {format_iso(utcnow())} from {client.api_url}.",
+        "# Declares every backtest as it is today (declared backtests are never deleted); prune is off.",
+        "# Drop the declarations you do not need, add protect, delete and keep rules, and read the plan before turning prune on.",
+        "version: 1",
+        "projects:",
+    ]
     for project in chosen:
         lines += [f"  - id: {project.id}  # {terminal_safe(project.name)}", "    prune: false", "    backtests:"]
         backtests = sorted(fetched[project.id], key=lambda b: (b.created, b.id))

@@ -80,9 +80,20 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
     states = fetch_states(client, manifest.projects, wanted=options.projects, parallelism=options.parallelism, stats=stats, now=now,
                           declared_anywhere=manifest.declared_anywhere,
                           progress=rt.progress("reading backtests"))
-    rt.err(f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s.")
-    plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=rt.api_identity, declared_anywhere=manifest.declared_anywhere, strict=options.strict,
-                      warnings=manifest.warnings, grace=not options.no_grace)
+    rt.err(
+        f"Read {len(states)} project{'s' if len(states) != 1 else ''} ({stats.backtests:,} backtests) "
+        f"with {stats.calls} API call{'s' if stats.calls != 1 else ''} in {stats.seconds:.1f} s."
+    )
+    plan = build_plan(
+        states,
+        now,
+        manifest_digest=manifest.digest,
+        api_url=rt.api_identity,
+        declared_anywhere=manifest.declared_anywhere,
+        strict=options.strict,
+        warnings=manifest.warnings,
+        grace=not options.no_grace,
+    )
     return plan, states
 
 
@@ -99,9 +110,14 @@ def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
 def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path]) -> str:
     """The apply command that, pasted, applies this saved plan: with the caps it needs raised, never more."""
     totals = plan.totals()
-    caps = "".join(f" --max-{word} {count}" for word, count, default in (("deletes", totals["delete"], DEFAULT_MAX_DELETES),
-                                                                          ("updates", totals["update"] + totals["mark"] + totals["unmark"], DEFAULT_MAX_UPDATES))
-                if count > default)  # marks and unmarks are tag updates: they count against --max-updates
+    caps = "".join(
+        f" --max-{word} {count}"
+        for word, count, default in (
+            ("deletes", totals["delete"], DEFAULT_MAX_DELETES),
+            ("updates", totals["update"] + totals["mark"] + totals["unmark"], DEFAULT_MAX_UPDATES),
+        )
+        if count > default
+    )  # marks and unmarks are tag updates: they count against --max-updates
     flags = "--sandbox " if rt.options.sandbox else ""
     manifest = " ".join(shlex.quote(str(p)) for p in paths)
     return f"reconciler {flags}apply --plan {shlex.quote(str(out))} {manifest}{caps}"

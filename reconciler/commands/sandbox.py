@@ -27,7 +27,10 @@ def serve(rt: Runtime, config: SandboxConfig, db: Path, seed: str | None) -> int
         rt.out(f"  try:         QC_API_URL={server.url} QC_USER_ID={config.user_id} QC_API_TOKEN={config.api_token} reconciler plan examples/sandbox-demo.yaml")
         faults = config.faults
         if faults.latency_ms or faults.error_rate or faults.drop_rate or faults.rate_limit:
-            rt.out(f"  faults:      latency {faults.latency_ms:g} ms, error rate {faults.error_rate:g}, drop rate {faults.drop_rate:g}, rate limit {faults.rate_limit or 'none'}/min")
+            rt.out(
+                f"  faults:      latency {faults.latency_ms:g} ms, error rate {faults.error_rate:g}, drop rate {faults.drop_rate:g}, "
+                f"rate limit {faults.rate_limit or 'none'}/min"
+            )
         rt.out("Press Ctrl-C to stop.")
         rt.stdout.flush()
         try:

@@ -33,7 +33,9 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
     managed = {backtest_id for spec in specs for backtest_id in spec.managed_notes}
     recorded_at = format_iso(utcnow())
     read_note = (lambda b: True) if with_notes else (lambda b: b.id in managed)
-    fetched = fetch_backtests(client, [Fetch(p.id, statistics=True, read_note=read_note) for p in chosen], parallelism=parallelism, progress=rt.progress("recording"))
+    fetched = fetch_backtests(
+        client, [Fetch(p.id, statistics=True, read_note=read_note) for p in chosen], parallelism=parallelism, progress=rt.progress("recording")
+    )
     recorded = [RecordedProject(p.id, p.name, [replace(b, note=b.note or "") for b in fetched[p.id]]) for p in chosen]
     state = RecordedState(recorded, recorded_at, rt.api_identity)
     if output == "-":
@@ -42,8 +44,10 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
         write_state(state, output)
     total = sum(len(p.backtests) for p in recorded)
     notes_text = "all notes" if with_notes else f"managed notes: {len(managed)}"
-    rt.err(f"Recorded {len(recorded)} project{'s' if len(recorded) != 1 else ''} ({total:,} backtests, statistics, {notes_text}) at {recorded_at}"
-           f"{'' if output == '-' else ' to ' + output}. Plan against it offline with: reconciler plan MANIFEST --state {output}")
+    rt.err(
+        f"Recorded {len(recorded)} project{'s' if len(recorded) != 1 else ''} ({total:,} backtests, statistics, {notes_text}) at {recorded_at}"
+        f"{'' if output == '-' else ' to ' + output}. Plan against it offline with: reconciler plan MANIFEST --state {output}"
+    )
     return 0
 
 

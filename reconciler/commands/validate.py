@@ -15,5 +15,8 @@ def run(rt: Runtime, paths: Sequence[Path]) -> int:
     files = len(manifest.files)
     for warning in manifest.warnings:
         rt.err(f"warning: {warning}")
-    rt.out(f"Manifest OK: {files} file{'s' if files != 1 else ''}, {len(manifest.projects)} project{'s' if len(manifest.projects) != 1 else ''}, {declared} declared backtest{'s' if declared != 1 else ''}.")
+    rt.out(
+        f"Manifest OK: {files} file{'s' if files != 1 else ''}, {len(manifest.projects)} project{'s' if len(manifest.projects) != 1 else ''}, "
+        f"{declared} declared backtest{'s' if declared != 1 else ''}."
+    )
     return 0

@@ -24,9 +24,13 @@ def leaves_nothing_completed(records: Iterable[_Record], deleting: set[str]) -> 
     return not any(r.status == COMPLETED and r.id not in deleting for r in records)
 
 
-EMPTY_MESSAGE = "this plan would leave the project without a single completed backtest ({deletes:,} to delete); set allow_empty: true on the project if that is intended"
-DELETE_ALL_MESSAGE = ("prune: true with no keep, protect or declared backtests can only mean \"delete everything\"; "
-                      "add rules, or set allow_empty: true on the project if that is intended")
+EMPTY_MESSAGE = (
+    "this plan would leave the project without a single completed backtest ({deletes:,} to delete); set allow_empty: true on the project if that is intended"
+)
+DELETE_ALL_MESSAGE = (
+    'prune: true with no keep, protect or declared backtests can only mean "delete everything"; '
+    "add rules, or set allow_empty: true on the project if that is intended"
+)
 
 
 def can_only_delete_all(spec: ProjectSpec) -> bool:

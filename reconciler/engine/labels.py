@@ -19,16 +19,17 @@ from reconciler.engine.selectors import matches
 from reconciler.manifest.model import LabelRule, ProjectSpec
 from reconciler.manifest.templates import RenderError
 from reconciler.models import (
+    LEFT_ALONE_RULES,
     MAX_TAGS,
     MAX_TEXT_LENGTH,
     Action,
     Backtest,
-    LEFT_ALONE_RULES,
     Change,
     Reason,
     tag_key,
     tag_keys,
 )
+
 
 def label(spec: ProjectSpec, decisions: Sequence[Decision], now: datetime, project_name: str, project_id: int
           ) -> tuple[list[Decision], list[str], dict[str, int]]:

@@ -210,7 +210,8 @@ def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: li
                 problems.append(Problem(name, key_node.start_mark.line + 1, format_path(path), "YAML merge keys (<<) are not supported; write the keys out"))
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                problems.append(Problem(name, key_node.start_mark.line + 1, format_path(path), f"keys must be strings, got {key_node.value if isinstance(key_node, yaml.ScalarNode) else 'a collection'!r}"))
+                got = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a collection"
+                problems.append(Problem(name, key_node.start_mark.line + 1, format_path(path), f"keys must be strings, got {got!r}"))
                 continue
             key = key_node.value
             if key in result:
@@ -283,8 +284,10 @@ def _schema_problems(error: jsonschema.ValidationError, lines: dict[Path_, int],
         message = _PATTERN_MESSAGES.get(value, _COMPARISON_MESSAGE if "<=" in value else f"does not match {value}")
         return at(f"{message}, got {error.instance!r}")
     if validator in ("minProperties", "maxProperties") and path and path[-2:-1] == ("keep",):
-        return at("each keep entry is exactly one policy: last, hourly, daily, weekly, monthly, yearly, within, best or match "
-                  "(plus per: optimization or per: parameters, if wanted)")
+        return at(
+            "each keep entry is exactly one policy: last, hourly, daily, weekly, monthly, yearly, within, best or match "
+            "(plus per: optimization or per: parameters, if wanted)"
+        )
     if validator == "minProperties" and path and path[-2:-1] == ("label",):
         return at("a label rule needs name, note or tags besides match")
     if validator == "minProperties":
@@ -335,8 +338,14 @@ def _semantic_problems(data: dict[str, Any], lines: dict[Path_, int], name: str)
         added, removed = ({tag_key(t) for t in tags.get(key) or () if isinstance(t, str)} for key in ("add", "remove"))
         if added & removed:
             where = (*path, "tags")
-            problems.append(Problem(name, _line(lines, where), format_path(where),
-                                    f"tags.add and tags.remove both name {', '.join(sorted(added & removed))}: keep it in one of them"))
+            problems.append(
+                Problem(
+                    name,
+                    _line(lines, where),
+                    format_path(where),
+                    f"tags.add and tags.remove both name {', '.join(sorted(added & removed))}: keep it in one of them",
+                )
+            )
         for key in ("name", "note"):
             if isinstance(rule.get(key), str):
                 try:
@@ -427,7 +436,11 @@ def _cross_file_problems(documents: list[tuple[str, dict[str, Any], dict[Path_, 
                     where = ("projects", i, key)
                     here = f"{name}:{_line(lines, where)}"
                     if (key, value) in projects_seen:
-                        problems.append(Problem(name, _line(lines, where), format_path(where), f"project {value!r} is listed twice (first at {projects_seen[(key, value)]})"))
+                        problems.append(
+                            Problem(
+                                name, _line(lines, where), format_path(where), f"project {value!r} is listed twice (first at {projects_seen[(key, value)]})"
+                            )
+                        )
                     else:
                         projects_seen[(key, value)] = here
             declared = project.get("backtests")
@@ -439,7 +452,11 @@ def _cross_file_problems(documents: list[tuple[str, dict[str, Any], dict[Path_, 
                     continue
                 where = ("projects", i, "backtests", j, "id")
                 if backtest_id in backtests_seen:
-                    problems.append(Problem(name, _line(lines, where), format_path(where), f"backtest {backtest_id} is declared twice (first at {backtests_seen[backtest_id]})"))
+                    problems.append(
+                        Problem(
+                            name, _line(lines, where), format_path(where), f"backtest {backtest_id} is declared twice (first at {backtests_seen[backtest_id]})"
+                        )
+                    )
                 else:
                     backtests_seen[backtest_id] = f"{name}:{_line(lines, where)}"
     return problems
@@ -453,9 +470,23 @@ def _build_projects(data: dict[str, Any], lines: dict[Path_, int], name: str) ->
     specs = []
     for i, project in enumerate(data["projects"]):
         merged = {**defaults, **project}
-        declared = tuple(DeclaredBacktest(id=d["id"], name=d.get("name"), note=d.get("note"),
-                                          tags=tuple(d["tags"]) if "tags" in d else None, line=_line(lines, ("projects", i, "backtests", j)))
-                         for j, d in enumerate(project.get("backtests") or []))
-        specs.append(build_project({key: merged[key] for key in RULE_KEYS}, id=project.get("id"), name=project.get("name"),
-                                   backtests=declared, source=f"{name}:{_line(lines, ('projects', i))}"))
+        declared = tuple(
+            DeclaredBacktest(
+                id=d["id"],
+                name=d.get("name"),
+                note=d.get("note"),
+                tags=tuple(d["tags"]) if "tags" in d else None,
+                line=_line(lines, ("projects", i, "backtests", j)),
+            )
+            for j, d in enumerate(project.get("backtests") or [])
+        )
+        specs.append(
+            build_project(
+                {key: merged[key] for key in RULE_KEYS},
+                id=project.get("id"),
+                name=project.get("name"),
+                backtests=declared,
+                source=f"{name}:{_line(lines, ('projects', i))}",
+            )
+        )
     return specs

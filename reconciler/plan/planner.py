@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping, Sequence
 
+from reconciler.engine.grace import strip_marks, with_grace
 from reconciler.engine.guards import (
     DELETE_ALL_MESSAGE,
     EMPTY_MESSAGE,
     can_only_delete_all,
     leaves_nothing_completed,
 )
-from reconciler.engine.grace import strip_marks, with_grace
 from reconciler.engine.labels import after_apply, label, unsettled
 from reconciler.engine.notable import citations, notable_deletes
 from reconciler.engine.retention import Decision, decide, idle_selectors

@@ -101,8 +101,13 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
     for project in plan.projects:
         summary = project.summary()
         waiting = project.waiting
-        lines.append(paint(f"Project {terminal_safe(project.label)}: {counts_text(summary)}" +
-                           (f" ({len(waiting):,} of them marked earlier, deleted on or after {min(str(e.grace_day) for e in waiting)})" if waiting else ""), "bold"))
+        lines.append(
+            paint(
+                f"Project {terminal_safe(project.label)}: {counts_text(summary)}"
+                + (f" ({len(waiting):,} of them marked earlier, deleted on or after {min(str(e.grace_day) for e in waiting)})" if waiting else ""),
+                "bold",
+            )
+        )
         shown = project.entries if show_kept else [*project.actions, *project.waiting]
         for entry in shown:
             lines.extend(_text_entry(entry, paint))
@@ -128,10 +133,12 @@ def calls_line(plan: Plan) -> str | None:
     if not deletes:
         return None
     projects = sum(1 for project in plan.projects if project.count(Action.DELETE))
-    return (f"Deleting {deletes:,} backtests takes {2 * deletes:,} calls with --archive summary or --no-archive (a read and a delete each), "
-            f"plus about one /backtests/list a second per project while it deletes ({projects:,} project{'s' if projects != 1 else ''}; "
-            "the last check's tags); with --archive full, the default, also a second read, one call per chart and one per 99 orders "
-            "and per 99 insights of each.")
+    return (
+        f"Deleting {deletes:,} backtests takes {2 * deletes:,} calls with --archive summary or --no-archive (a read and a delete each), "
+        f"plus about one /backtests/list a second per project while it deletes ({projects:,} project{'s' if projects != 1 else ''}; "
+        "the last check's tags); with --archive full, the default, also a second read, one call per chart and one per 99 orders "
+        "and per 99 insights of each."
+    )
 
 
 def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None) -> str:
@@ -218,16 +225,24 @@ def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False,
     """
     md = markdown_safe
     totals = plan.totals()
-    head = ["### backtest-reconciler plan", "", f"**{summary_line(plan)}**", "",
-            f"{md(source_line(plan, shared=True))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`. "
-            "The complete plan, every backtest with its reasons, is the saved plan file (`plan --out plan.json`; the CI recipes keep it "
-            "as the `reconciler-plan` artifact): `reconciler show plan.json` renders it.", ""]
+    head = [
+        "### backtest-reconciler plan",
+        "",
+        f"**{summary_line(plan)}**",
+        "",
+        f"{md(source_line(plan, shared=True))} Reference time `{plan.reference_time}`, manifest `{plan.manifest_digest[:19]}`. "
+        "The complete plan, every backtest with its reasons, is the saved plan file (`plan --out plan.json`; the CI recipes keep it "
+        "as the `reconciler-plan` artifact): `reconciler show plan.json` renders it.",
+        "",
+    ]
     problems = [f"> **Error:** {md(error)}" for error in plan.errors] + [f"> **Warning:** {md(warning)}" for warning in plan.warnings]
     if len(problems) > 20:
         problems = problems[:20] + [f"> … and {len(problems) - 20:,} more errors and warnings in the full plan."]
     head += problems + ([""] if problems else [])
-    for block in (notable_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`"),
-                  marked_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`")):
+    for block in (
+        notable_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`"),
+        marked_lines(plan, markdown_safe, limit=30, code=lambda text: f"`{text}`"),
+    ):
         if block:
             head += [f"**{block[0]}**", "", *(f"- {line}" for line in block[1:]), ""]
     used = _size(head)
@@ -244,8 +259,10 @@ def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False,
         summary_budget -= len(row) + 1
         rows.append(row)
     if omitted:
-        rows.append(f"| … {len(omitted):,} more projects | {sum(p.count(Action.UPDATE) for p in omitted):,} | {sum(p.count(Action.DELETE) for p in omitted):,} | "
-                    f"{sum(p.count(Action.KEEP) for p in omitted):,} | listed in the full plan |")
+        rows.append(
+            f"| … {len(omitted):,} more projects | {sum(p.count(Action.UPDATE) for p in omitted):,} | {sum(p.count(Action.DELETE) for p in omitted):,} | "
+            f"{sum(p.count(Action.KEEP) for p in omitted):,} | listed in the full plan |"
+        )
     lines = head + table + rows + [total_row]
     chart = _mermaid(plan)
     if chart and _size(lines) + _size(chart) < budget * 3 // 4:
@@ -272,15 +289,23 @@ def _detail_row(entry: Entry) -> str:
     reason = markdown_safe(reasons_of(entry))
     detail = f"{changes}<br>{reason}" if changes else reason
     tags = markdown_safe(", ".join(entry.tags)) if entry.tags else ""
-    return (f"| `{_SYMBOLS[entry.kind]}` {entry.kind} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
-            f"{markdown_safe(entry.status)} | {tags} | {detail} |")
+    return (
+        f"| `{_SYMBOLS[entry.kind]}` {entry.kind} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
+        f"{markdown_safe(entry.status)} | {tags} | {detail} |"
+    )
 
 
 def _detail_tables(projects: list[ProjectPlan], budget: int) -> list[str]:
     """Rows shared fairly: one row per project per round (most changes first; updates first within a project)
     while the budget lasts. A project's table is opened (and paid for) with its first row."""
-    frames = {id(p): [f"<details><summary>{markdown_safe(p.label)}: {p.count(Action.UPDATE):,} to update, {p.count(Action.DELETE):,} to delete</summary>", "", *_DETAIL_HEAD]
-              for p in projects}
+    frames = {
+        id(p): [
+            f"<details><summary>{markdown_safe(p.label)}: {p.count(Action.UPDATE):,} to update, {p.count(Action.DELETE):,} to delete</summary>",
+            "",
+            *_DETAIL_HEAD,
+        ]
+        for p in projects
+    }
     pending = {id(p): iter(p.actions) for p in projects}
     shown: dict[int, list[str]] = {id(p): [] for p in projects}
     while pending and budget > 0:
@@ -325,7 +350,7 @@ def chart_months(plan: Plan) -> list[tuple[str, int, int]]:
     ordered = sorted(months)
     if len(ordered) <= CHART_MONTHS:
         return [(m, *months[m]) for m in ordered]  # type: ignore[misc]
-    older, shown = ordered[: -CHART_MONTHS + 1], ordered[-CHART_MONTHS + 1:]
+    older, shown = ordered[: -CHART_MONTHS + 1], ordered[-CHART_MONTHS + 1 :]
     first = (f"≤{older[-1]}", sum(months[m][0] for m in older), sum(months[m][1] for m in older))
     return [first, *((m, *months[m]) for m in shown)]  # type: ignore[misc]
 
@@ -338,12 +363,20 @@ def _mermaid(plan: Plan) -> list[str]:
         return []
     top = max(total for _, total, _ in bars)
     palette = ", ".join(CHART_COLORS)
-    return ["```mermaid", f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{palette}"}}}}}}}}%%', "xychart-beta",
-            '    title "Backtests by month created: kept (green), deleted (red)"',
-            f"    x-axis [{', '.join(chr(34) + label + chr(34) for label, _, _ in bars)}]", f'    y-axis "backtests" 0 --> {max(top, 1)}',
-            f"    bar [{', '.join(str(total) for _, total, _ in bars)}]", f"    bar [{', '.join(str(kept) for _, _, kept in bars)}]", "```",
-            "", f"The chart shows every backtest: {_months_shown(bars, plan)}; {plan.totals()['delete']:,} deleted (red, above) and "
-            f"{sum(kept for _, _, kept in bars):,} kept or updated (green)."]
+    return [
+        "```mermaid",
+        f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{palette}"}}}}}}}}%%',
+        "xychart-beta",
+        '    title "Backtests by month created: kept (green), deleted (red)"',
+        f"    x-axis [{', '.join(chr(34) + label + chr(34) for label, _, _ in bars)}]",
+        f'    y-axis "backtests" 0 --> {max(top, 1)}',
+        f"    bar [{', '.join(str(total) for _, total, _ in bars)}]",
+        f"    bar [{', '.join(str(kept) for _, _, kept in bars)}]",
+        "```",
+        "",
+        f"The chart shows every backtest: {_months_shown(bars, plan)}; {plan.totals()['delete']:,} deleted (red, above) and "
+        f"{sum(kept for _, _, kept in bars):,} kept or updated (green).",
+    ]
 
 
 def _months_shown(bars: list[tuple[str, int, int]], plan: Plan) -> str:

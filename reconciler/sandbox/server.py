@@ -336,25 +336,57 @@ def _result_body(row: BacktestRow, owner_id: int) -> dict[str, Any]:
     failed = row.status.startswith("Runtime Error")
     return {
         # No `tags`: a real read carries none (docs/sandbox.md, "Fidelity"); tags are known from lists only.
-        "note": row.note, "name": row.name, "organizationId": ORGANIZATION_ID, "projectId": row.project_id,
-        "completed": done, "optimizationId": row.optimization_id, "backtestId": row.backtest_id,
-        "tradeableDates": 252 if done else 0, "researchGuide": {"minutes": 12, "backtestCount": 1, "parameters": len(row.parameter_set)},
-        "backtestStart": "2020-01-01 00:00:00", "backtestEnd": "2023-12-31 00:00:00", "created": row.created,
-        "snapshotId": 0, "status": row.status, "error": "Runtime Error: division by zero" if failed else ("" if done else None),  # null while it runs
-        "stacktrace": "  at OnData in main.py: line 42" if failed else "", "progress": row.progress,
-        "hasInitializeError": False, "charts": {name: {"name": name} for name in artifacts.chart_names(done)},
-        "parameterSet": row.parameter_set or [], "rollingWindow": {},
-        "runtimeStatistics": {} if not done else {"Equity": "$100,000.00", "Fees": "-$0.00", "Holdings": "$0.00", "Net Profit": f"{stats.get('netProfit', 0):.2%}",
-                              "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.2%}", "Return": f"{stats.get('netProfit', 0):.2%}",
-                              "Unrealized": "$0.00", "Volume": "$0.00"},
-        "statistics": {} if not done else {"Total Orders": str(int(stats.get("trades", 0))), "Sharpe Ratio": f"{stats.get('sharpeRatio', 0):.3f}",
-                       "Net Profit": f"{stats.get('netProfit', 0):.3%}", "Drawdown": f"{stats.get('drawdown', 0):.1%}",
-                       "Compounding Annual Return": f"{stats.get('compoundingAnnualReturn', 0):.3%}",
-                       "Win Rate": f"{stats.get('winRate', 0):.0%}", "Loss Rate": f"{stats.get('lossRate', 0):.0%}",
-                       "Alpha": f"{stats.get('alpha', 0):.3f}", "Beta": f"{stats.get('beta', 0):.3f}",
-                       "Sortino Ratio": f"{stats.get('sortinoRatio', 0):.3f}", "Treynor Ratio": f"{stats.get('treynorRatio', 0):.3f}",
-                       "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.3%}"},
-        "nodeName": "B-MICRO", "outOfSampleDays": 0,
+        "note": row.note,
+        "name": row.name,
+        "organizationId": ORGANIZATION_ID,
+        "projectId": row.project_id,
+        "completed": done,
+        "optimizationId": row.optimization_id,
+        "backtestId": row.backtest_id,
+        "tradeableDates": 252 if done else 0,
+        "researchGuide": {"minutes": 12, "backtestCount": 1, "parameters": len(row.parameter_set)},
+        "backtestStart": "2020-01-01 00:00:00",
+        "backtestEnd": "2023-12-31 00:00:00",
+        "created": row.created,
+        "snapshotId": 0,
+        "status": row.status,
+        "error": "Runtime Error: division by zero" if failed else ("" if done else None),  # null while it runs
+        "stacktrace": "  at OnData in main.py: line 42" if failed else "",
+        "progress": row.progress,
+        "hasInitializeError": False,
+        "charts": {name: {"name": name} for name in artifacts.chart_names(done)},
+        "parameterSet": row.parameter_set or [],
+        "rollingWindow": {},
+        "runtimeStatistics": {}
+        if not done
+        else {
+            "Equity": "$100,000.00",
+            "Fees": "-$0.00",
+            "Holdings": "$0.00",
+            "Net Profit": f"{stats.get('netProfit', 0):.2%}",
+            "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.2%}",
+            "Return": f"{stats.get('netProfit', 0):.2%}",
+            "Unrealized": "$0.00",
+            "Volume": "$0.00",
+        },
+        "statistics": {}
+        if not done
+        else {
+            "Total Orders": str(int(stats.get("trades", 0))),
+            "Sharpe Ratio": f"{stats.get('sharpeRatio', 0):.3f}",
+            "Net Profit": f"{stats.get('netProfit', 0):.3%}",
+            "Drawdown": f"{stats.get('drawdown', 0):.1%}",
+            "Compounding Annual Return": f"{stats.get('compoundingAnnualReturn', 0):.3%}",
+            "Win Rate": f"{stats.get('winRate', 0):.0%}",
+            "Loss Rate": f"{stats.get('lossRate', 0):.0%}",
+            "Alpha": f"{stats.get('alpha', 0):.3f}",
+            "Beta": f"{stats.get('beta', 0):.3f}",
+            "Sortino Ratio": f"{stats.get('sortinoRatio', 0):.3f}",
+            "Treynor Ratio": f"{stats.get('treynorRatio', 0):.3f}",
+            "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.3%}",
+        },
+        "nodeName": "B-MICRO",
+        "outOfSampleDays": 0,
     }
 
 
@@ -456,14 +488,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.path.startswith("/api/v2/"):
             self._send(404, {"success": False, "errors": [f"Unknown path {url.path[:100]}; the API lives under /api/v2/."]})
             return
-        endpoint = url.path[len("/api/v2/"):].strip("/")
+        endpoint = url.path[len("/api/v2/") :].strip("/")
         with app._rate_lock:
             app.request_count += 1
             app.calls_by_endpoint[endpoint] += 1
         try:
             user_id = app.authenticate(self.headers)
         except _Unauthorized as exc:
-            self._send(401, {"success": False, "errors": [str(exc)]}, {"www_authenticate": "Basic realm=\"QuantConnect\""})
+            self._send(401, {"success": False, "errors": [str(exc)]}, {"www_authenticate": 'Basic realm="QuantConnect"'})
             return
         wait = app.retry_after(user_id)
         if wait is not None:
