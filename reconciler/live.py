@@ -1,4 +1,4 @@
-"""Gather what planning needs from the API, and nothing more (docs/design.md, "Layout": one list per project,
+"""Gather what planning needs from the API, and nothing more (docs/design.md, "Performance": one list per project,
 one project list only for names, one read per managed note).
 
 One /backtests/list per project (statistics only when a rule reads them), one

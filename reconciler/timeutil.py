@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 _FRACTION = re.compile(r"(\.\d+)")
 _DURATION = re.compile(r"([1-9][0-9]{0,8})(min|mo|h|d|w|y)")  # fullmatch: no trailing newline slips through
-#: docs/design.md, "Durations": a month is 30 days and a year 365; a bare `m` is refused (restic reads 6m as months).
+#: docs/design.md, "Hostile input": a month is 30 days and a year 365; a bare `m` is refused (restic reads 6m as months).
 _DURATION_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "mo": 30, "y": 365}
 DURATION_UNITS_TEXT = "min, h, d, w, mo (30 days) or y (365 days), such as 90min, 12h, 3d, 2w, 6mo"
 API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"

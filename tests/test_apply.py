@@ -219,7 +219,7 @@ def test_converges_under_errors_and_dropped_connections(start_sandbox: Callable[
 
 
 def test_archive_failure_stops_apply_and_names_the_file(demo_sandbox: SandboxServer, tmp_path: Path) -> None:
-    """An archive that cannot be written: that backtest is not deleted and no new call starts (docs/design.md, "Safety")."""
+    """An archive that cannot be written: that backtest is not deleted and no new call starts (docs/design.md, "Records")."""
     store = demo_sandbox.store
     manifest = tmp_path / "two.yaml"
     manifest.write_text("version: 1\nprojects:\n  - id: 23456792\n    delete: [{status: failed}]\n")

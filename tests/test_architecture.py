@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "reconciler"
@@ -16,6 +17,102 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     return names
+
+
+DESIGN = PACKAGE.parent / "docs" / "design.md"
+
+
+def layers() -> list[list[str]]:
+    """docs/design.md's Layout table, top row first: each row the paths (files, or folders ending in /) it holds."""
+    text = DESIGN.read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`reconciler/" in line]
+    return [re.findall(r"`(reconciler/[^`]*)`", row.split("|")[2]) for row in rows]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(path: Path, table: list[list[str]]) -> int:
+    """The row (0 = top) that holds a module; a module the table does not place fails the test."""
+    relative = path.relative_to(PACKAGE.parent).as_posix()
+    for row, places in enumerate(table):
+        if any(relative == place or (place.endswith("/") and relative.startswith(place)) for place in places):
+            return row
+    raise AssertionError(f"{relative} is in no row of docs/design.md's Layout table: add it where it belongs")
+
+
+def internal_imports(path: Path) -> set[str]:
+    """The reconciler modules a file imports, anywhere in it (a function's import is an arrow too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reconciler"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from reconciler.plan import html`
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("reconciler"))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {target for target in internal_imports(path) if target in files and target != name} for name, path in files.items()}
+
+
+def upward_imports(graph: dict[str, set[str]], table: list[list[str]]) -> list[str]:
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return [f"{name} (row {layer_of(files[name], table)}) imports {target} (row {layer_of(files[target], table)})"
+            for name, targets in sorted(graph.items()) for target in sorted(targets) if layer_of(files[target], table) < layer_of(files[name], table)]
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                found.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_every_import_points_down_docs_design_layout_table() -> None:
+    table = layers()
+    assert len(table) >= 10, "the Layout table was not found in docs/design.md"
+    assert upward_imports(import_graph(), table) == []
+
+
+def test_no_import_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_layer_check_fails_on_an_upward_import_and_a_cycle() -> None:
+    """The review's case: an import of reconciler.plan.model added to engine/retention.py passed every test."""
+    graph = import_graph()
+    graph["reconciler.engine.retention"] = graph["reconciler.engine.retention"] | {"reconciler.plan.model"}
+    assert upward_imports(graph, layers()) == ["reconciler.engine.retention (row 5) imports reconciler.plan.model (row 4)"]
+    graph["reconciler.plan.render"] = graph["reconciler.plan.render"] | {"reconciler.plan.html"}  # html imports render: a cycle
+    assert ["reconciler.plan.html", "reconciler.plan.render", "reconciler.plan.html"] in cycles(graph)
+
+
+def test_every_design_citation_names_a_real_heading() -> None:
+    headings = {line.lstrip("#").strip() for line in DESIGN.read_text().splitlines() if line.startswith("#")}
+    cited = []
+    for path in [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "tests").glob("*.py"), *(PACKAGE.parent / "bench").glob("*.py")]:
+        for match in re.finditer(r'docs/design\.md[,:]? "([^"]+)"', path.read_text()):
+            cited.append((path.name, match.group(1)))
+    assert len(cited) > 20
+    assert [(name, heading) for name, heading in cited if heading not in headings] == []
 
 
 def modules(*parts: str) -> list[Path]:

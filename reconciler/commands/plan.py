@@ -15,7 +15,7 @@ from reconciler.fsutil import write_atomic
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
-from reconciler.plan.render import RENDERERS, SHOWS_PROBLEMS
+from reconciler.plan.views import RENDERERS, SHOWS_PROBLEMS
 from reconciler.projects import ProjectState
 from reconciler.recorded import states_from_file
 from reconciler.timeutil import parse_datetime, utcnow

@@ -388,18 +388,3 @@ def _months_shown(bars: list[tuple[str, int, int]], plan: Plan) -> str:
 
 def plan_first_month(plan: Plan) -> str:
     return min(entry.created for project in plan.projects for entry in project.entries).strftime("%Y-%m")
-
-
-def render_text_document(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
-    return render_text(plan, color=color, show_kept=show_kept) + "\n"
-
-
-def _render_html(plan: Plan, *, color: bool = False, show_kept: bool = False) -> str:
-    from reconciler.plan.html import render_html  # the picture imports this module
-
-    return render_html(plan)
-
-
-#: One renderer per --format, each a whole document for stdout (the text view shows warnings and errors in place).
-RENDERERS: dict[str, Callable[..., str]] = {"text": render_text_document, "json": render_json, "markdown": render_markdown, "html": _render_html}
-SHOWS_PROBLEMS = {"text"}
