@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from reconciler import __version__, defaults
+from reconciler import __version__, defaults, exit_codes
 from reconciler.errors import ReconcilerError, Terminated
 
 if TYPE_CHECKING:
     from reconciler.commands.runtime import GlobalOptions
 
-EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 3, 130, 143
 
 
 def internal_error_message(exc: BaseException) -> str:
@@ -54,7 +53,7 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     except Exception as exc:  # a bug: still one line (the traceback with --verbose), and its own exit code
-        _fail(ctx, options, internal_error_message(exc), EXIT_INTERNAL)
+        _fail(ctx, options, internal_error_message(exc), exit_codes.INTERNAL)
     ctx.exit(code)
 
 
@@ -73,7 +72,7 @@ def _interrupted(exc: KeyboardInterrupt) -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+    os._exit(exit_codes.TERMINATED if terminated else exit_codes.INTERRUPTED)
 
 
 def _fail(ctx: click.Context, options: GlobalOptions, message: str, code: int) -> None:
@@ -142,14 +141,16 @@ def cli(
 
 
 _PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown", "html"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for machines, markdown for a pull-request comment, html for a picture (one self-contained file).",
-)
+_PARALLELISM = click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+
+
+def _format(*choices: str, help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The one --format option: its choices per command, the first the default."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help)
+
+
+_FORMAT = _format("text", "json", "markdown", "html",
+                  help="text for people, json for machines, markdown for a pull-request comment, html for a picture (one self-contained file).")
 
 
 def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -160,7 +161,7 @@ def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Only this project (repeatable)."),
             click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
             click.option("--no-grace", is_flag=True, help="Delete at once what the plan deletes, whatever the manifest's `grace` says (no trash: mark first)."),
-            click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls."),
+            _PARALLELISM,
         ]
     ):
         command = option(command)
@@ -273,7 +274,7 @@ def plan(
 )
 @click.option("--fail-fast", is_flag=True, help="Stop starting new calls at the first failure.")
 @click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many calls per second, across all workers.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: a machine-readable result on stdout.")
+@_format("text", "json", help="json: a machine-readable result on stdout.")
 @click.option("--show-plan", is_flag=True, help="Show every row of the plan before acting (default: the summary per project and reason).")
 @click.pass_context
 def apply(
@@ -344,7 +345,7 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None
 @cli.command("import")
 @click.option("--project", "projects", multiple=True, required=True, metavar="ID_OR_NAME", help="Project to import (repeatable).")
 @click.option("--with-notes", is_flag=True, help="Also declare notes (one /backtests/read per backtest).")
-@click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@_PARALLELISM
 @click.pass_context
 def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, parallelism: int) -> None:
     """Print a manifest that declares today's backtests (plan on it shows no changes)."""
@@ -358,7 +359,7 @@ def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, par
 @click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Project to record (repeatable); PATHS add the manifest's projects.")
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write the state (JSON); - for stdout.")
 @click.option("--with-notes", is_flag=True, help="Record every note (one /backtests/read each); by default only notes the manifest manages.")
-@click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@_PARALLELISM
 @click.pass_context
 def snapshot(ctx: click.Context, paths: tuple[Path, ...], projects: tuple[str, ...], output: str, with_notes: bool, parallelism: int) -> None:
     """Record the live state (what plan reads) for offline plans and bug reports."""
@@ -368,8 +369,8 @@ def snapshot(ctx: click.Context, paths: tuple[Path, ...], projects: tuple[str, .
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: for scripts.")
-@click.option("--parallelism", default=defaults.PARALLELISM, show_default=True, type=click.IntRange(1, 64), help="Concurrent API calls.")
+@_format("text", "json", help="json: for scripts.")
+@_PARALLELISM
 @click.pass_context
 def projects(ctx: click.Context, fmt: str, parallelism: int) -> None:
     """List the account's projects: id, name, number of backtests (to write the first manifest)."""
@@ -414,7 +415,7 @@ def archive() -> None:
 @archive.command("ls")
 @_ARCHIVE_DIR
 @click.option("--project", type=int, metavar="ID", help="Only this project.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_format("text", "json")
 @click.pass_context
 def archive_ls(ctx: click.Context, archive_dir: Path, project: int | None, fmt: str) -> None:
     """List archives: id, name, created, key statistics, size, when archived."""
@@ -437,7 +438,7 @@ def archive_show(ctx: click.Context, backtest_id: str, archive_dir: Path) -> Non
 @archive.command("export")
 @click.argument("backtest_id")
 @click.option("--what", type=click.Choice(["equity", "orders"]), required=True)
-@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@_format("csv")
 @_ARCHIVE_DIR
 @click.pass_context
 def archive_export(ctx: click.Context, backtest_id: str, what: str, fmt: str, archive_dir: Path) -> None:
@@ -521,10 +522,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(1)
+        sys.exit(exit_codes.ERROR)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(exit_codes.INTERRUPTED)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
-    sys.exit(code or 0)
+    sys.exit(code or exit_codes.OK)
+
+
+def _list_exit_codes(group: click.Group) -> None:
+    """Every command's --help ends with the exit codes (defined once, in reconciler.exit_codes)."""
+    for command in group.commands.values():
+        command.epilog = exit_codes.HELP
+        if isinstance(command, click.Group):
+            _list_exit_codes(command)
+
+
+cli.epilog = exit_codes.HELP
+_list_exit_codes(cli)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from reconciler import exit_codes
+
 
 class ReconcilerError(Exception):
     """Base of every error the user can act on (no traceback unless --verbose)."""
 
-    exit_code = 1
+    exit_code = exit_codes.ERROR
 
 
 class ConfigError(ReconcilerError):

@@ -197,3 +197,28 @@ def test_the_linter_passes() -> None:
     assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
     result = subprocess.run([ruff, "check", "--no-cache", str(PACKAGE.parent)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_exit_codes_are_defined_once_and_listed_in_every_help() -> None:
+    import click
+
+    from reconciler import exit_codes
+    from reconciler.cli import cli
+
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "exit_codes.py":
+            continue
+        source = path.read_text()
+        assert not re.search(r"\bEXIT_[A-Z]+\s*=|sys\.exit\(\d|return [0-9]+$|exit_code = \d", source, re.M), f"{path}: an exit code outside exit_codes.py"
+
+    def commands(group: click.Group, prefix: list[str]):
+        for name, command in group.commands.items():
+            yield [*prefix, name], command
+            if isinstance(command, click.Group):
+                yield from commands(command, [*prefix, name])
+
+    listed = list(commands(cli, []))
+    assert len(listed) > 12
+    for path, command in listed:
+        with click.Context(command, info_name=" ".join(path)) as context:
+            assert command.epilog == exit_codes.HELP and "Exit codes: 0 success" in command.get_help(context), path

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import exit_codes
 from reconciler.apply.executor import Execution, TaskResult
 from reconciler.apply.preflight import Preflight
 from reconciler.models import Action, Grace, Outcome
 from reconciler.plan.model import Plan
 from reconciler.plan.untrusted import lines_safe
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 3, 130, 143
 RESULT_FORMAT_VERSION = 1
 
 
@@ -42,13 +42,13 @@ class ApplyResult:
     @property
     def exit_code(self) -> int:
         if self.execution.interrupted_by == "SIGTERM":
-            return EXIT_TERMINATED
+            return exit_codes.TERMINATED
         if self.execution.interrupted_by:
-            return EXIT_INTERRUPTED
+            return exit_codes.INTERRUPTED
         if self.execution.bug:
-            return EXIT_INTERNAL
+            return exit_codes.INTERNAL
         unfinished = (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.NOT_STARTED)
-        return EXIT_FAILED if self.execution.halted or any(r.outcome in unfinished for r in self.results) else EXIT_OK
+        return exit_codes.ERROR if self.execution.halted or any(r.outcome in unfinished for r in self.results) else exit_codes.OK
 
 
 def render_text(result: ApplyResult) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from reconciler import exit_codes
 from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.preflight import Preflight, preflight
@@ -89,7 +90,7 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
     if not checked.tasks:
         print(_nothing_to_do(checked), file=human)
         _emit(rt, options, ApplyResult(plan, checked, Execution(), options.journal, options.archive_dir), human, summary=False)
-        return 0
+        return exit_codes.OK
     if options.plan_file is None and not options.yes:
         _confirm(human)
     settings = ExecutionSettings(parallelism=planning.parallelism, fail_fast=options.fail_fast, max_rps=options.max_rps,

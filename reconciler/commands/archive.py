@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from reconciler import exit_codes
 from reconciler.apply.records import INDEX_NAME, index_entry_of
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ReconcilerError
@@ -107,7 +108,7 @@ def ls(rt: Runtime, directory: Path, project: int | None = None, fmt: str = "tex
     rows = entries(rt, directory, project)
     if fmt == "json":
         rt.stdout.write(json.dumps({"archives": rows}, ensure_ascii=False) + "\n")
-        return 0
+        return exit_codes.OK
     rt.out(f"{'PROJECT':>9}  {'BACKTEST':<32}  {'CREATED':<19}  {'SHARPE':>7}  {'NET PROFIT':>10}  {'ORDERS':>6}  {'SIZE':>8}  {'ARCHIVED':<20}  NAME")
     for row in rows:
         stats = row.get("statistics") or {}
@@ -117,7 +118,7 @@ def ls(rt: Runtime, directory: Path, project: int | None = None, fmt: str = "tex
             f"{_text(row.get('name'))}"
         )
     rt.out(f"{len(rows):,} archive{'s' if len(rows) != 1 else ''} under {directory}.")
-    return 0
+    return exit_codes.OK
 
 
 def _text(value: Any) -> str:
@@ -154,7 +155,7 @@ def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
         )
     else:
         rt.out("  a summary archive (--archive summary): no charts, orders or insights were kept")
-    return 0
+    return exit_codes.OK
 
 
 def export(rt: Runtime, directory: Path, backtest_id: str, what: str) -> int:
@@ -167,7 +168,7 @@ def export(rt: Runtime, directory: Path, backtest_id: str, what: str) -> int:
         writer.writerow(["time", "equity"])
         for x, y in points:
             writer.writerow([_time(x), y])
-        return 0
+        return exit_codes.OK
     if "orders" not in document:
         raise ArchiveError(f"the archive of {backtest_id} is a summary archive: it has no orders")
     if not isinstance(document["orders"], list):
@@ -179,7 +180,7 @@ def export(rt: Runtime, directory: Path, backtest_id: str, what: str) -> int:
         symbol = order.get("symbol")
         row = {**order, "symbol": symbol.get("value", "") if isinstance(symbol, dict) else symbol}
         writer.writerow([spreadsheet_safe(row.get(column, "")) for column in columns])
-    return 0
+    return exit_codes.OK
 
 
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

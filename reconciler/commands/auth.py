@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 
 
@@ -16,4 +17,4 @@ def run(rt: Runtime) -> int:
     else:
         verdict = "fine" if abs(offset) <= 60 else "too large: fix the system clock, signatures embed the time"
         rt.out(f"Clock offset: {offset:+.0f} s (server minus local; {verdict}).")
-    return 0
+    return exit_codes.OK

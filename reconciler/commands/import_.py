@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
 from reconciler.live import Fetch, fetch_backtests
@@ -51,7 +52,7 @@ def run(rt: Runtime, wanted: Sequence[str], with_notes: bool = False, parallelis
                 lines.append(f"        note: {_scalar(b.note or '')}")
             lines.append(f"        tags: [{', '.join(_scalar(tag) for tag in dict.fromkeys(b.tags))}]")
     rt.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return exit_codes.OK
 
 
 def _scalar(text: str) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Sequence
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import DEFAULT_MAX_DELETES, DEFAULT_MAX_UPDATES, PARALLELISM
 from reconciler.errors import ConfigError
@@ -19,8 +20,6 @@ from reconciler.plan.views import RENDERERS, SHOWS_PROBLEMS
 from reconciler.projects import ProjectState
 from reconciler.recorded import states_from_file
 from reconciler.timeutil import parse_datetime, utcnow
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 @dataclass
@@ -133,7 +132,7 @@ def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | Non
         else:
             rt.err(f"Saved the plan to {out}; apply exactly this plan with: {apply_hint(rt, plan, out, options.paths)}")
     if plan.errors:
-        return EXIT_ERROR
+        return exit_codes.ERROR
     if detailed_exitcode and plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
+        return exit_codes.CHANGES
+    return exit_codes.OK

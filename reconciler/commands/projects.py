@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
 from reconciler.live import Fetch, fetch_backtests
@@ -18,11 +19,11 @@ def run(rt: Runtime, fmt: str = "text", parallelism: int = PARALLELISM) -> int:
              "in_progress": sum(1 for b in listed[p.id] if b.in_progress)} for p in projects]
     if fmt == "json":
         rt.stdout.write(json.dumps({"projects": rows}, ensure_ascii=False) + "\n")
-        return 0
+        return exit_codes.OK
     width = max([len(terminal_safe(r["name"])) for r in rows] + [4])
     rt.out(f"{'ID':>10}  {'NAME':<{width}}  {'BACKTESTS':>9}")
     for row in rows:
         rt.out(f"{row['id']:>10}  {terminal_safe(row['name']):<{width}}  {row['backtests']:>9,}")
     rt.out(f"{len(rows)} project{'s' if len(rows) != 1 else ''}, {sum(r['backtests'] for r in rows):,} backtests. "
            "Start a manifest from today's state with: reconciler import --project ID_OR_NAME > manifests/NAME.yaml")
-    return 0
+    return exit_codes.OK

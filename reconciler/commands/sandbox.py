@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ConfigError
 from reconciler.sandbox.embedded import open_store
@@ -41,11 +42,11 @@ def serve(rt: Runtime, config: SandboxConfig, db: Path, seed: str | None) -> int
             server.stop()
     finally:
         store.close()
-    return 0
+    return exit_codes.OK
 
 
 def reset(rt: Runtime, db: Path, seed: str) -> int:
     store, seeded = open_store(db, seed)
     store.close()
     rt.out(f"Sandbox database {db} reseeded from {seed}: {seeded}.")
-    return 0
+    return exit_codes.OK

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import PARALLELISM
 from reconciler.errors import ConfigError
@@ -48,7 +49,7 @@ def run(rt: Runtime, paths: Sequence[Path], wanted: Sequence[str], output: str, 
         f"Recorded {len(recorded)} project{'s' if len(recorded) != 1 else ''} ({total:,} backtests, statistics, {notes_text}) at {recorded_at}"
         f"{'' if output == '-' else ' to ' + output}. Plan against it offline with: reconciler plan MANIFEST --state {output}"
     )
-    return 0
+    return exit_codes.OK
 
 
 def _choose(projects: Sequence[Project], specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> list[Project]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from reconciler import exit_codes
 from reconciler.commands.runtime import Runtime
 from reconciler.manifest.load import load_manifest
 
@@ -19,4 +20,4 @@ def run(rt: Runtime, paths: Sequence[Path]) -> int:
         f"Manifest OK: {files} file{'s' if files != 1 else ''}, {len(manifest.projects)} project{'s' if len(manifest.projects) != 1 else ''}, "
         f"{declared} declared backtest{'s' if declared != 1 else ''}."
     )
-    return 0
+    return exit_codes.OK
