@@ -28,7 +28,8 @@ def describe_age(recorded_at: datetime, now: datetime) -> str:
     return f"{minutes} min old"
 
 
-def states_from_file(path: Path, specs: Sequence[ProjectSpec], wanted: Sequence[str], now: datetime) -> tuple[list[ProjectState], dict[str, Any]]:
+def states_from_file(path: Path, specs: Sequence[ProjectSpec], wanted: Sequence[str]) -> tuple[list[ProjectState], dict[str, Any]]:
+    """The recorded projects the manifest selects, and where they come from; the age is the clock's, whatever --now says."""
     state = read_state(path)
     by_id = {p.project_id: p for p in state.projects}
     selected = select_projects(resolve_projects(specs, [Project(p.project_id, p.name) for p in state.projects]), wanted)

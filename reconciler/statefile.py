@@ -119,7 +119,7 @@ def _artifacts(item: dict[str, Any], where: str) -> dict[str, Any]:
     return {"charts": charts, "orders": orders, "insights": insights}
 
 
-def record(backtest_id: str, name: str, note: str, created: str, status: str, tags: Iterable[str], optimization_id: str,
+def record(*, backtest_id: str, name: str, note: str, created: str, status: str, tags: Iterable[str], optimization_id: str,
            statistics: Mapping[str, float], parameters: Mapping[str, str | float]) -> dict[str, Any]:
     """One backtest entry of a state file: the only place this shape is written."""
     return {"backtestId": backtest_id, "name": name, "note": note, "created": created, "status": status, "tags": list(tags),
@@ -127,8 +127,8 @@ def record(backtest_id: str, name: str, note: str, created: str, status: str, ta
 
 
 def backtest_record(b: Backtest) -> dict[str, Any]:
-    return record(b.id, b.name, b.note or "", format_api_datetime(b.created), b.raw_status or b.status, b.tags, b.optimization_id or "",
-                  b.statistics, b.parameters)
+    return record(backtest_id=b.id, name=b.name, note=b.note or "", created=format_api_datetime(b.created), status=b.raw_status or b.status,
+                  tags=b.tags, optimization_id=b.optimization_id or "", statistics=b.statistics, parameters=b.parameters)
 
 
 def state_document(state: RecordedState) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""What apply leaves behind: a write-ahead journal, durable archives, and the locks on both.
+"""What apply leaves behind: a write-ahead journal, durable archives, and the locks on both; and the archive format read
+back (`archive_entries`, `find`, `load_archive`), so the format's writer and reader live in this one module.
 
 docs/design.md, "Records": the journal line that announces a mutating call is on disk
 (fsync) before the call is sent, so after a crash every backtest that may have been
@@ -15,13 +16,14 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from reconciler import __version__
 from reconciler.defaults import ARCHIVE_MAX_BYTES, ARCHIVE_MAX_CALLS, ARCHIVE_MAX_SECONDS
 from reconciler.errors import ReconcilerError
 from reconciler.fsutil import fsync_directory, write_atomic
 from reconciler.models import is_backtest_id
+from reconciler.plan.untrusted import terminal_safe
 from reconciler.timeutil import format_iso, utcnow
 
 LOCK_NAME = "apply.lock"  # inside an archive directory; a journal's lock is `<journal>.lock` beside it
@@ -352,3 +354,83 @@ def index_entry_of(project_id: int, backtest_id: str, document: dict[str, Any], 
 
 #: The statistics `archive ls` shows, as /backtests/read names them.
 KEY_STATISTICS = ("Sharpe Ratio", "Net Profit", "Drawdown", "Total Orders")
+
+
+# --- the archive format, read back (`reconciler archive`): every file is hostile until it parses -----------------
+
+
+class ArchiveError(ReconcilerError):
+    pass
+
+
+def archive_entries(directory: Path, project: int | None = None, *, warn: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every archive under the directory: the index, plus files it does not list yet. A damaged or hostile file, or a
+    damaged index line, is skipped with a one-line warning naming it; the rest is listed."""
+    if not directory.is_dir():
+        raise ArchiveError(f"no archive directory at {directory}; apply writes there (--archive-dir), or pass the one you used")
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    index = directory / INDEX_NAME
+    if index.is_file():
+        for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
+            entry = _index_line(line)
+            if entry is not None:  # a torn or damaged line: the scan below still finds its file
+                found[(entry["project"], entry["backtest"])] = entry
+    for path in _files(directory):
+        key = (int(path.parent.name), path.stem)
+        if key not in found:
+            try:
+                document = load_archive(path)
+            except ArchiveError as exc:
+                warn(f"warning: skipping {terminal_safe(str(path))}: {exc}")
+                continue
+            found[key] = index_entry_of(key[0], key[1], document, str(document.get("archived_at", "")), path.stat().st_size)
+    rows = [e for e in found.values() if project is None or e["project"] == project]
+    return sorted(rows, key=lambda e: (e["project"], str(e.get("created", "")), e["backtest"]))
+
+
+#: An index line's fields and their types; a line with another shape is not believed (its file is read instead).
+_INDEX_TYPES: dict[str, tuple[type, ...]] = {"project": (int,), "backtest": (str,), "name": (str,), "created": (str,), "status": (str,),
+                                             "statistics": (dict,), "orders": (int,), "insights": (int,), "charts": (int,), "full": (bool,),
+                                             "size": (int,), "archived_at": (str,)}
+
+
+def _index_line(line: str) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(key), kinds) and not (kinds == (int,) and isinstance(entry.get(key), bool))
+                                              for key, kinds in _INDEX_TYPES.items()):
+        return None
+    if not is_backtest_id(entry["backtest"]) or entry["project"] <= 0:
+        return None
+    return entry
+
+
+def _files(directory: Path) -> Iterator[Path]:
+    for project_dir in directory.iterdir():
+        if project_dir.is_dir() and not project_dir.is_symlink() and project_dir.name.isdigit():
+            for path in project_dir.iterdir():
+                if path.suffix == ".json" and is_backtest_id(path.stem):
+                    yield path
+
+
+def find(directory: Path, backtest_id: str) -> Path:
+    if not is_backtest_id(backtest_id):
+        raise ArchiveError(f"{backtest_id[:40]!r} is not a backtest id (32 lowercase hex characters)")
+    if directory.is_dir():
+        for project_dir in directory.iterdir():
+            path = project_dir / f"{backtest_id}.json"
+            if project_dir.is_dir() and path.is_file():
+                return path
+    raise ArchiveError(f"no archive of backtest {backtest_id} under {directory}; `reconciler archive ls` lists what is there")
+
+
+def load_archive(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ArchiveError(f"the archive {path} is damaged or unreadable ({type(exc).__name__}); it is not usable") from None
+    if not isinstance(document, dict) or not isinstance(document.get("backtest"), dict):
+        raise ArchiveError(f"the archive {path} is damaged: it has no backtest record")
+    return document

@@ -25,7 +25,7 @@ from reconciler.defaults import (
     DEFAULT_MAX_DELETES,
     DEFAULT_MAX_UPDATES,
 )
-from reconciler.engine.guards import leaves_nothing_completed
+from reconciler.engine.guards import apply_refusal, leaves_nothing_completed
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
 from reconciler.manifest.load import load_manifest
@@ -150,28 +150,18 @@ def _refuse_errors(plan: Plan) -> None:
 
 
 def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]], options: ApplyOptions) -> None:
-    if checked.stale:
-        lines = "\n".join(f"  {line}" for line in checked.stale)
-        raise ApplyRefused(f"the saved plan is stale: the live state changed since it was made; nothing was applied:\n{lines}\n"
-                           "Run plan again, review it, and apply the new plan.")
-    if checked.unsafe:
-        lines = "\n".join(f"  {line}" for line in checked.unsafe)
-        raise ApplyRefused(f"the plan deletes backtests that must never be deleted; nothing was applied:\n{lines}")
-    if checked.deletes > options.max_deletes:
-        raise ApplyRefused(f"this plan deletes {checked.deletes:,} backtests, more than --max-deletes {options.max_deletes:,} "
-                           f"(default {DEFAULT_MAX_DELETES}); nothing was applied. Review the plan, then re-run with --max-deletes {checked.deletes}")
-    updates = sum(1 for t in checked.tasks if t.action == Action.UPDATE)
-    if updates > options.max_updates:
-        raise ApplyRefused(f"this plan updates {updates:,} backtests, more than --max-updates {options.max_updates:,} "
-                           f"(default {DEFAULT_MAX_UPDATES}); nothing was applied. Review the renames, then re-run with --max-updates {updates}")
+    """Every guard apply runs before its first call, in engine/guards.py; a refusal applies nothing."""
     deleting: dict[int, set[str]] = defaultdict(set)
     for task in checked.tasks:
         if task.action == Action.DELETE:
             deleting[task.project_id].add(task.backtest_id)
-    for project in plan.projects:
-        if not project.allow_empty and leaves_nothing_completed(live.get(project.project_id, {}).values(), deleting[project.project_id]):
-            raise ApplyRefused(f"the plan would leave project {project.label} without a single completed backtest; nothing was applied "
-                               "(set allow_empty: true on the project if that is intended)")
+    emptied = [project.label for project in plan.projects
+               if not project.allow_empty and leaves_nothing_completed(live.get(project.project_id, {}).values(), deleting[project.project_id])]
+    refusal = apply_refusal(stale=checked.stale, unsafe=checked.unsafe, deletes=checked.deletes,
+                            updates=sum(1 for t in checked.tasks if t.action == Action.UPDATE), max_deletes=options.max_deletes,
+                            max_updates=options.max_updates, emptied=emptied)
+    if refusal:
+        raise ApplyRefused(refusal)
 
 
 def _confirm(human: TextIO) -> None:

@@ -14,98 +14,19 @@ import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from reconciler import exit_codes
-from reconciler.apply.records import INDEX_NAME, index_entry_of
+from reconciler.apply.records import ArchiveError, archive_entries, find, load_archive
 from reconciler.commands.runtime import Runtime
-from reconciler.errors import ReconcilerError
-from reconciler.models import is_backtest_id
 from reconciler.plan.untrusted import terminal_safe
 
 SPARKS = "▁▂▃▄▅▆▇█"
 EQUITY = ("Strategy Equity", "Equity")
 
 
-class ArchiveError(ReconcilerError):
-    pass
-
-
-def entries(rt: Runtime, directory: Path, project: int | None = None) -> list[dict[str, Any]]:
-    """Every archive under the directory: the index, plus files it does not list yet. A damaged or hostile file, or a
-    damaged index line, is skipped with a one-line warning naming it; the rest is listed."""
-    if not directory.is_dir():
-        raise ArchiveError(f"no archive directory at {directory}; apply writes there (--archive-dir), or pass the one you used")
-    found: dict[tuple[int, str], dict[str, Any]] = {}
-    index = directory / INDEX_NAME
-    if index.is_file():
-        for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
-            entry = _index_line(line)
-            if entry is not None:  # a torn or damaged line: the scan below still finds its file
-                found[(entry["project"], entry["backtest"])] = entry
-    for path in _files(directory):
-        key = (int(path.parent.name), path.stem)
-        if key not in found:
-            try:
-                document = _load(path)
-            except ArchiveError as exc:
-                rt.err(f"warning: skipping {terminal_safe(str(path))}: {exc}")
-                continue
-            found[key] = index_entry_of(key[0], key[1], document, str(document.get("archived_at", "")), path.stat().st_size)
-    rows = [e for e in found.values() if project is None or e["project"] == project]
-    return sorted(rows, key=lambda e: (e["project"], str(e.get("created", "")), e["backtest"]))
-
-
-#: An index line's fields and their types; a line with another shape is not believed (its file is read instead).
-_INDEX_TYPES: dict[str, tuple[type, ...]] = {"project": (int,), "backtest": (str,), "name": (str,), "created": (str,), "status": (str,),
-                                             "statistics": (dict,), "orders": (int,), "insights": (int,), "charts": (int,), "full": (bool,),
-                                             "size": (int,), "archived_at": (str,)}
-
-
-def _index_line(line: str) -> dict[str, Any] | None:
-    try:
-        entry = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(entry, dict) or not all(isinstance(entry.get(key), kinds) and not (kinds == (int,) and isinstance(entry.get(key), bool))
-                                              for key, kinds in _INDEX_TYPES.items()):
-        return None
-    if not is_backtest_id(entry["backtest"]) or entry["project"] <= 0:
-        return None
-    return entry
-
-
-def _files(directory: Path) -> Iterator[Path]:
-    for project_dir in directory.iterdir():
-        if project_dir.is_dir() and not project_dir.is_symlink() and project_dir.name.isdigit():
-            for path in project_dir.iterdir():
-                if path.suffix == ".json" and is_backtest_id(path.stem):
-                    yield path
-
-
-def find(directory: Path, backtest_id: str) -> Path:
-    if not is_backtest_id(backtest_id):
-        raise ArchiveError(f"{backtest_id[:40]!r} is not a backtest id (32 lowercase hex characters)")
-    if directory.is_dir():
-        for project_dir in directory.iterdir():
-            path = project_dir / f"{backtest_id}.json"
-            if project_dir.is_dir() and path.is_file():
-                return path
-    raise ArchiveError(f"no archive of backtest {backtest_id} under {directory}; `reconciler archive ls` lists what is there")
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ArchiveError(f"the archive {path} is damaged or unreadable ({type(exc).__name__}); it is not usable") from None
-    if not isinstance(document, dict) or not isinstance(document.get("backtest"), dict):
-        raise ArchiveError(f"the archive {path} is damaged: it has no backtest record")
-    return document
-
-
 def ls(rt: Runtime, directory: Path, project: int | None = None, fmt: str = "text") -> int:
-    rows = entries(rt, directory, project)
+    rows = archive_entries(directory, project, warn=rt.err)
     if fmt == "json":
         rt.stdout.write(json.dumps({"archives": rows}, ensure_ascii=False) + "\n")
         return exit_codes.OK
@@ -136,7 +57,7 @@ def _list(value: Any) -> list[Any]:
 
 def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
     path = find(directory, backtest_id)
-    document = _load(path)
+    document = load_archive(path)
     backtest = document["backtest"]
     rt.out(f"{_text(backtest.get('name', ''))} ({backtest_id}), project {_text(path.parent.name)}")
     rt.out(
@@ -159,7 +80,7 @@ def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
 
 
 def export(rt: Runtime, directory: Path, backtest_id: str, what: str) -> int:
-    document = _load(find(directory, backtest_id))
+    document = load_archive(find(directory, backtest_id))
     writer = csv.writer(rt.stdout, lineterminator="\n")
     if what == "equity":
         points = _equity(document)

@@ -64,7 +64,7 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
     manifest = load_manifest(options.paths)
     now = reference_time(options.now)
     if options.state is not None:
-        states, source = states_from_file(options.state, manifest.projects, options.projects, now)
+        states, source = states_from_file(options.state, manifest.projects, options.projects)
         plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
                           strict=options.strict, state_source=source, warnings=manifest.warnings,
                           grace=not options.no_grace)

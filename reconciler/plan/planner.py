@@ -88,8 +88,8 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
         if b.id in managed_notes or any(c.field == "note" for c in decision.changes):
             observed["note"] = b.note or ""
     ranked = {key: b.statistics[key] for key in ranked_by if key in b.statistics} if ranked_by else None
-    return Entry(b.id, b.name, b.created, b.status, b.tags, decision.action, decision.reasons, decision.changes, observed, ranked or None,
-                 grace=decision.grace)
+    return Entry(id=b.id, name=b.name, created=b.created, status=b.status, tags=b.tags, action=decision.action, reasons=decision.reasons,
+                 changes=decision.changes, observed=observed, ranked=ranked or None, grace=decision.grace)
 
 
 def _mark_notable(states: Sequence[ProjectState], projects: Sequence[ProjectPlan]) -> None:

@@ -202,6 +202,7 @@ class SandboxStore:
         """What the store holds, as the records a state file would give (written and read by statefile)."""
         projects = [p for p in self.projects() if project_ids is None or p.project_id in project_ids]
         document = {"projects": [{"projectId": p.project_id, "name": p.name, "backtests": [
-            record(b.backtest_id, b.name, b.note, b.created, b.status, b.tags, b.optimization_id, b.statistics, b.parameter_set)
+            record(backtest_id=b.backtest_id, name=b.name, note=b.note, created=b.created, status=b.status, tags=b.tags,
+                   optimization_id=b.optimization_id, statistics=b.statistics, parameters=b.parameter_set)
             for b in sorted(self.backtests(p.project_id), key=lambda b: (b.created, b.backtest_id))]} for p in projects]}
         return parse_state(document, "sandbox")
