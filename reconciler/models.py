@@ -150,13 +150,29 @@ class Outcome(str, Enum):
     DELETED = "deleted"
     ALREADY_GONE = "already-gone"
     ALREADY_MATCHING = "already-matching"
-    SKIPPED = "skipped"  # changed since planning: the last check before the delete kept it
+    SKIPPED = "skipped"  # changed since planning: the last check before the delete kept it (and only that)
     FAILED = "failed"
     NOT_STARTED = "not-started"
 
     __str__ = str.__str__
     __format__ = str.__format__
     __hash__ = str.__hash__
+
+    # Predicates (gitops-engine gives its phases methods): each set of outcomes is spelled here once.
+    @property
+    def failed(self) -> bool:
+        """A call that did not take effect as planned: fail-fast stops on it."""
+        return self in (Outcome.FAILED, Outcome.PARTLY_UPDATED)
+
+    @property
+    def unfinished(self) -> bool:
+        """Something planned is not done yet: apply exits 1, and running it again finishes it."""
+        return self in (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.NOT_STARTED)
+
+    @property
+    def listed(self) -> bool:
+        """An outcome apply's summary names one by one, with its error or skip reason."""
+        return self in (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.SKIPPED)
 
 
 def tag_key(tag: str) -> str:

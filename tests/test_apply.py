@@ -86,8 +86,8 @@ def test_apply_example_end_to_end(demo_sandbox: SandboxServer, tmp_path: Path) -
     lines = journal(tmp_path)
     assert {line["backtest"] for line in lines if line["action"] == "delete" and line["outcome"] == "deleted"} == to_delete
     intents = journal(tmp_path, "intent")  # one intent line before every call, in the same order
-    assert sorted((line["backtest"], line["action"]) for line in intents) == sorted((line["backtest"], line["action"]) for line in lines)
-    updates = [(line["backtest"], line["action"], line["after"]) for line in lines if line["action"] != "delete"]
+    assert sorted((line["backtest"], line["step"]) for line in intents) == sorted((line["backtest"], line["step"]) for line in lines)
+    updates = [(line["backtest"], line["step"], line["after"]) for line in lines if line["action"] == "update"]  # the action, and its steps
     assert sorted(updates) == sorted([
         ("7d63f27d70d66b724a6934243c559195", "update", {"name": "Baseline 2024", "note": "Reference run cited in the research memo"}),
         ("7d63f27d70d66b724a6934243c559195", "update-tags", {"tags": ["paper", "baseline"]}),

@@ -218,7 +218,7 @@ def test_saved_plan_rechecks_each_delete_after_preflight(demo_sandbox: SandboxSe
     assert set(victims) <= ids(store, SCRATCH)
     assert sum(1 for o in outcomes.values() if o == Outcome.DELETED) == len(checked.tasks) - 3
     skipped = [r for r in execution.results if r.outcome == Outcome.SKIPPED]
-    assert all(r.error and r.error.startswith("changed since planning") for r in skipped)
+    assert all(r.skip_reason and r.skip_reason.startswith("changed since planning") and r.error is None for r in skipped)
 
 
 def test_last_check_sees_what_drift_alone_cannot(demo_sandbox: SandboxServer, tmp_path: Path) -> None:

@@ -184,7 +184,7 @@ def test_labels_end_to_end_journaled_and_idempotent(demo_sandbox: SandboxServer,
     result = run_cli("apply", str(manifest), "--yes", "--journal", str(tmp_path / "j.jsonl"), env=cli_env(demo_sandbox.url), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     lines = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
-    renames = [line for line in lines if line["phase"] == "done" and line["action"] == "update"]
+    renames = [line for line in lines if line["phase"] == "done" and line["step"] == "update"]  # the name step; tags are their own step
     assert len(renames) == len(updates) and all(line["before"]["name"] != line["after"]["name"] for line in renames)  # the old value is kept
     row = demo_sandbox.store.backtest(23456791, updates[0]["id"])
     assert row is not None and row.name.startswith("opt fast=") and "optimization" in row.tags

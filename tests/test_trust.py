@@ -143,7 +143,7 @@ def test_tagged_protected_while_apply_runs_is_not_deleted(start_sandbox: Callabl
 
     execution = run_apply(client, write(tmp_path, KEEP_TWO), tmp_path, archive=None, parallelism=1, executor_hook=protect_before_the_first_delete_check)
     outcome = {r.backtest_id: r for r in execution.results}[victim]
-    assert outcome.outcome == Outcome.SKIPPED and "tags was [], is now [ Protected]" in (outcome.error or "")
+    assert outcome.outcome == Outcome.SKIPPED and "tags was [], is now [ Protected]" in (outcome.skip_reason or "") and outcome.error is None
     assert victim in live_ids(server)
     client.close()
 

@@ -51,14 +51,15 @@ class TaskResult:
     backtest_id: str
     action: Action
     outcome: Outcome
-    error: str | None = None
+    error: str | None = None  # what failed (failed, partly-updated, not-started)
     archive: str | None = None
     calls: int = 0
-    done: tuple[str, ...] = ()  # the mutating calls that took effect, in order
+    done: tuple[str, ...] = ()  # the steps (mutating calls) that took effect, in order
+    skip_reason: str | None = None  # why the last check kept it (skipped): not an error
 
     def to_dict(self) -> dict[str, Any]:
         return {"project": self.project_id, "backtest": self.backtest_id, "action": self.action.value, "outcome": self.outcome.value,
-                "error": self.error, "archive": self.archive, "calls": self.calls, "done": list(self.done)}
+                "error": self.error, "skip_reason": self.skip_reason, "archive": self.archive, "calls": self.calls, "done": list(self.done)}
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Executor:
                 collected += 1
                 result = future.result()
                 execution.results.append(result)
-                if result.outcome in (Outcome.FAILED, Outcome.PARTLY_UPDATED) and self.settings.fail_fast:
+                if result.outcome.failed and self.settings.fail_fast:
                     self.halt("--fail-fast: stopped at the first failure")
         except KeyboardInterrupt as exc:
             execution.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
@@ -200,8 +201,9 @@ class Executor:
         pid, bid = task.project_id, task.backtest_id
         meter = _Meter(self.settings.archive_budget)
 
-        def result(outcome: Outcome, error: str | None = None, archive: str | None = None, done: tuple[str, ...] = ()) -> TaskResult:
-            return TaskResult(pid, bid, Action.DELETE, outcome, error, archive, meter.calls, done)
+        def result(outcome: Outcome, error: str | None = None, archive: str | None = None, done: tuple[str, ...] = (),
+                   skip_reason: str | None = None) -> TaskResult:
+            return TaskResult(pid, bid, Action.DELETE, outcome, error, archive, meter.calls, done, skip_reason)
 
         staged: StagedArchive | None = None
         try:
@@ -238,7 +240,7 @@ class Executor:
                 if not reason and body["backtest"].get("tags") is not None:  # a read that does carry tags is heard too
                     reason = last_check(plan, task, live)
                 if reason:
-                    return result(Outcome.SKIPPED, f"{reason}; not deleted", archive=archive)
+                    return result(Outcome.SKIPPED, skip_reason=f"{reason}; not deleted", archive=archive)
                 # 3. The archive, finished with the read the check judged; the intent line; the call.
                 if archive is not None and body["backtest"] != archived_read:
                     return result(Outcome.FAILED, "it changed while its archive was written; not deleted (run apply again)", archive=archive)
@@ -261,7 +263,7 @@ class Executor:
         finally:
             if staged is not None:
                 staged.abandon()  # nothing once it is in place; the partial file otherwise
-        self.journal.intend(project=pid, backtest=bid, action="delete", before=task.entry.observed, archive=archive)
+        self.journal.intend(project=pid, backtest=bid, action="delete", step="delete", before=task.entry.observed, archive=archive)
         meter.calls += 1
         try:
             if self.stop.is_set():
@@ -269,7 +271,7 @@ class Executor:
             self.client.delete_backtest(pid, bid)  # paced just above, after the check
             outcome, error = Outcome.DELETED, None
         except _Stopped:
-            self.journal.record(project=pid, backtest=bid, action="delete", outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
+            self.journal.record(project=pid, backtest=bid, action="delete", step="delete", outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
             raise
         except NotFoundError:
             # Gone after we asked: our own earlier attempt whose answer was lost, most likely. Believe it only once a read agrees.
@@ -277,7 +279,7 @@ class Executor:
             meter.calls += 1
         except APIError as exc:
             outcome, error = Outcome.FAILED, str(exc)
-        self.journal.record(project=pid, backtest=bid, action="delete", outcome=outcome.value, error=error, archive=archive)
+        self.journal.record(project=pid, backtest=bid, action="delete", step="delete", outcome=outcome.value, error=error, archive=archive)
         return result(outcome, error, archive=archive, done=("delete",) if outcome == Outcome.DELETED else ())
 
     def _gather(self, pid: int, bid: str, staged: StagedArchive, meter: "_Meter") -> tuple[dict[str, str | None], dict[str, int]]:
@@ -352,7 +354,7 @@ class Executor:
         after = {c.field: c.after for c in changes}
         if self.stop.is_set():
             raise _Stopped
-        self.journal.intend(project=pid, backtest=bid, action=step, before=before, after=after)
+        self.journal.intend(project=pid, backtest=bid, action="update", step=step, before=before, after=after)
         try:
             if step == "update":
                 self._call(self.client.update_backtest, pid, bid, name=after.get("name"), note=after.get("note"))
@@ -360,13 +362,13 @@ class Executor:
                 self._call(self.client.update_backtest_tags, pid, bid, after["tags"])
             ok, error = True, None
         except _Stopped:
-            self.journal.record(project=pid, backtest=bid, action=step, outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
+            self.journal.record(project=pid, backtest=bid, action="update", step=step, outcome=Outcome.NOT_STARTED.value, error="stopped before the call")
             raise
         except NotFoundError as exc:
             ok, error = False, f"backtest is gone: {exc}"
         except APIError as exc:
             ok, error = False, str(exc)
-        self.journal.record(project=pid, backtest=bid, action=step, before=before, after=after,
+        self.journal.record(project=pid, backtest=bid, action="update", step=step, before=before, after=after,
                             outcome=(Outcome.UPDATED if ok else Outcome.FAILED).value, error=error)
         return ok, error
 

@@ -45,7 +45,7 @@ class Task:
 class Preflight:
     tasks: list[Task] = field(default_factory=list)
     already_gone: list[tuple[int, Entry]] = field(default_factory=list)
-    already_match: list[tuple[int, Entry]] = field(default_factory=list)
+    already_matching: list[tuple[int, Entry]] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     unsafe: list[str] = field(default_factory=list)
 
@@ -132,5 +132,5 @@ def preflight(plan: Plan, live: Mapping[int, Mapping[str, Backtest]]) -> Preflig
                 if remaining:
                     result.tasks.append(Task(project, entry, remaining))
                 else:
-                    result.already_match.append((project.project_id, entry))
+                    result.already_matching.append((project.project_id, entry))
     return result

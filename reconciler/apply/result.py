@@ -30,7 +30,7 @@ class ApplyResult:
     def results(self) -> list[TaskResult]:
         """Every planned action: what ran, and what preflight found already done."""
         done_before = [TaskResult(pid, e.id, Action.DELETE, Outcome.ALREADY_GONE, calls=0) for pid, e in self.preflight.already_gone]
-        matching = [TaskResult(pid, e.id, e.action, Outcome.ALREADY_MATCHING, calls=0) for pid, e in self.preflight.already_match]
+        matching = [TaskResult(pid, e.id, e.action, Outcome.ALREADY_MATCHING, calls=0) for pid, e in self.preflight.already_matching]
         return self.execution.results + done_before + matching
 
     def counts(self) -> dict[str, int]:
@@ -47,8 +47,7 @@ class ApplyResult:
             return exit_codes.INTERRUPTED
         if self.execution.bug:
             return exit_codes.INTERNAL
-        unfinished = (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.NOT_STARTED)
-        return exit_codes.ERROR if self.execution.halted or any(r.outcome in unfinished for r in self.results) else exit_codes.OK
+        return exit_codes.ERROR if self.execution.halted or any(r.outcome.unfinished for r in self.results) else exit_codes.OK
 
 
 def render_text(result: ApplyResult) -> str:
@@ -77,10 +76,10 @@ def render_text(result: ApplyResult) -> str:
     if c["already-gone"]:
         lines.append(f"{c['already-gone']:,} backtests were already gone.")
     if c["already-matching"]:
-        lines.append(f"{c['already-matching']:,} updates already matched the live state (skipped).")
+        lines.append(f"{c['already-matching']:,} updates were already made (already-matching): nothing to send.")
     for r in result.results:
-        if r.outcome in (Outcome.FAILED, Outcome.PARTLY_UPDATED, Outcome.SKIPPED):
-            lines.append(f"  {r.outcome.value}: {r.action.value} {r.backtest_id} in project {r.project_id}: {r.error}")
+        if r.outcome.listed:
+            lines.append(f"  {r.outcome.value}: {r.action.value} {r.backtest_id} in project {r.project_id}: {r.skip_reason or r.error}")
     where = f"Journal: {result.journal}" + (f"; archives under {result.archive_dir}/" if result.archive_dir else "; archiving was off (--no-archive)")
     lines.append(where)
     return lines_safe("\n".join(lines))  # errors carry the server's words

@@ -177,9 +177,9 @@ def _confirm(human: TextIO) -> None:
 
 
 def _nothing_to_do(checked: Preflight) -> str:
-    if checked.already_gone or checked.already_match:
+    if checked.already_gone or checked.already_matching:
         return (f"Nothing left to apply: every planned action is already done ({len(checked.already_gone)} backtests already gone, "
-                f"{len(checked.already_match)} updates already matching).")
+                f"{len(checked.already_matching)} updates already matching).")
     return "No changes. The live state already matches the manifest; nothing to apply."
 
 
