@@ -65,7 +65,7 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
     name = item.get("name")
     progress = _finite(item.get("progress"), "progress", backtest_id, endpoint)
     parameters = _parameters(item.get("parameterSet"), backtest_id, endpoint)
-    return Backtest(
+    return Backtest.parsed(  # every field, checked above
         id=backtest_id,
         project_id=_project_id(item.get("projectId"), project_id),
         name=name if type(name) is str else "",

@@ -59,7 +59,9 @@ class Entry:
     @property
     def kind(self) -> str:
         """What the views call the row: the action, or the grace step it is (`mark`, `marked`, `unmark`)."""
-        return self.grace.value if self.grace is not None and self.grace != Grace.ENDED else self.action.value
+        if self.grace is None or self.grace is Grace.ENDED:
+            return _ACTION_WORDS[self.action]
+        return _GRACE_WORDS[self.grace]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "created": format_iso(self.created), "status": self.status,
@@ -102,6 +104,10 @@ class Entry:
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
                    observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None,
                    notable=tuple(str(why) for why in data.get("notable", ())), grace=_grace(data))
+
+
+_ACTION_WORDS = {action: action.value for action in Action}  # a dict lookup: Enum.value is a descriptor call, 400,000 times a plan
+_GRACE_WORDS = {grace: grace.value for grace in Grace}
 
 
 def _grace(data: dict[str, Any]) -> Grace | None:

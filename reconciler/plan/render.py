@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import shlex
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Callable, Iterable
 
-from reconciler.models import Action
+from reconciler.models import Action, Reason
 from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.plan.untrusted import markdown_safe, terminal_safe
 
@@ -166,16 +167,25 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=4096)  # a large plan repeats a few reasons (`prune`) and statuses 90,000 times
+def _safe_reasons(reasons: tuple[Reason, ...]) -> str:
+    return terminal_safe("; ".join(map(str, reasons)))
+
+
+_safe_status = lru_cache(maxsize=256)(terminal_safe)
+
+
 def _text_entry(entry: Entry, paint: Callable[[str, str], str]) -> list[str]:
     kind = entry.kind
     style = _STYLES[kind]
-    head = f"  {_SYMBOLS[kind]} {kind:<6} {entry.id}  {_value(entry.name)}  created {entry.created:%Y-%m-%d %H:%M}, {terminal_safe(entry.status)}"
+    created = entry.created.isoformat(" ", "minutes")[:16]  # YYYY-MM-DD HH:MM, in C
+    head = f"  {_SYMBOLS[kind]} {kind:<6} {entry.id}  {_value(entry.name)}  created {created}, {_safe_status(entry.status)}"
     if entry.tags:
         head += f", tags {_value(list(entry.tags))}"
     lines = [paint(head, style)]
     for change in entry.changes:
         lines.append(paint(f"        {change.field}: {_value(change.before)} -> {_value(change.after)}", style))
-    lines.append(paint(f"        because {terminal_safe(reasons_of(entry))}", "dim" if kind == "keep" else style))
+    lines.append(paint(f"        because {_safe_reasons(entry.reasons)}", "dim" if kind == "keep" else style))
     return lines
 
 
