@@ -202,3 +202,17 @@ def test_the_html_picture_is_the_same_in_every_time_zone(tmp_path: Path) -> None
                                   env={**os.environ, "TZ": zone}, check=True).stdout for zone in ("UTC", "Pacific/Kiritimati", "America/Adak")}
     assert len(set(pages.values())) == 1
     assert re.search(r'<text class="tick start"[^>]*>2026-01-01</text>', pages["UTC"])  # the first period is labelled too
+
+
+def test_the_heaviest_notable_deletes_come_first() -> None:
+    """In the demo, 14 `tagged wip` rows came before the `paper, baseline` runs that rules elsewhere protect."""
+    runs = [bt(1, "2026-11-27"), replace(bt(2, "2026-01-05"), tags=("wip",)), replace(bt(3, "2026-01-04"), tags=("Paper",)),
+            replace(bt(4, "2026-01-03"), note="memo"), bt(5, "2026-01-02"), replace(bt(6, "2026-11-26"), note=f"see {5:032x}")]
+    plan = plan_of(runs, {"keep": [{"last": 2}], "protect": [{"tags": ["keep-me"]}]})
+    other = plan_of([replace(bt(9, "2026-11-27"), tags=("paper",))], {"protect": [{"tags": ["paper"]}], "keep": [{"last": 1}]})
+    both = build_plan([ProjectState(plan.projects[0].spec, 1, "P", runs), ProjectState(other.projects[0].spec, 2, "Q", [bt(9, "2026-11-27")])],
+                      NOW, manifest_digest="sha256:test", api_url="http://example")
+    order = [e.id[-1] for _, e in both.notable]
+    assert order == ["5", "4", "3", "2"]  # cited, noted, a tag another project protects, any tag
+    assert dict((e.id[-1], e.notable) for _, e in both.notable)["3"] == ("tagged Paper (paper protects elsewhere in the manifest)",)
+    assert [e.id[-1] for _, e in Plan.from_dict(json.loads(both.to_json())).notable] == order  # `show` keeps the order

@@ -14,7 +14,7 @@ import heapq
 import re
 from typing import Iterable, Mapping, Sequence
 
-from reconciler.models import Backtest
+from reconciler.models import Backtest, tag_key
 
 RANKED_BY = "sharpeRatio"
 TOP = 3
@@ -34,28 +34,38 @@ def citations(notes: Iterable[tuple[str, str]], deleted: frozenset[str]) -> dict
     return cited
 
 
-def notable_deletes(backtests: Sequence[Backtest], deleting: Sequence[Backtest], cited: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """Deleted id -> why it is notable, for those of `deleting` (the project's deletes) that are; `backtests` is the
-    whole project, which the ranking is over."""
+#: How much each cause weighs when the views order the notable deletes (the heaviest first): a citation, then a note,
+#: a tag some rule of the manifest protects, a top rank, any other tag.
+WEIGHTS = {"cited": 16, "note": 8, "protected tag": 4, "rank": 2, "tag": 1}
+
+
+def notable_deletes(backtests: Sequence[Backtest], deleting: Sequence[Backtest], cited: Mapping[str, str],
+                    protected: frozenset[str] = frozenset()) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Deleted id -> (weight, why it is notable), for those of `deleting` (the project's deletes) that are; `backtests` is
+    the whole project, which the ranking is over; `protected`: tag keys that protect in some project of the manifest."""
     if not deleting:
         return {}
     scored = [(s[RANKED_BY], i) for i, s in enumerate([b.statistics for b in backtests]) if RANKED_BY in s]  # plain tuples: C comparisons
     rank_of = {backtests[i].id: position for position, (_, i) in enumerate(heapq.nlargest(TOP, scored), start=1)}
-    result: dict[str, tuple[str, ...]] = {}
+    result: dict[str, tuple[int, tuple[str, ...]]] = {}
     for b in deleting:
         if not (b.tags or b.note or b.id in rank_of or b.id in cited):
             continue
-        why = []
+        why, weight = [], 0
         if b.tags:
-            why.append("tagged " + ", ".join(b.tags))
+            guarded = sorted({tag_key(tag) for tag in b.tags} & protected)
+            why.append("tagged " + ", ".join(b.tags) + (f" ({', '.join(guarded)} protects elsewhere in the manifest)" if guarded else ""))
+            weight += WEIGHTS["protected tag"] if guarded else WEIGHTS["tag"]
         if b.note:
             why.append("has a note")
+            weight += WEIGHTS["note"]
         rank = rank_of.get(b.id)
         if rank is not None:
             why.append(f"{_ORDINALS[rank]} {RANKED_BY} of its project ({b.statistics[RANKED_BY]:g})")
+            weight += WEIGHTS["rank"]
         citing = cited.get(b.id)
         if citing is not None:
             why.append(f"cited in the note of {citing}, which is kept")
-        if why:
-            result[b.id] = tuple(why)
+            weight += WEIGHTS["cited"]
+        result[b.id] = (weight, tuple(why))
     return result

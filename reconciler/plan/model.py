@@ -47,6 +47,7 @@ class Entry:
     observed: dict[str, Any] | None = None  # fields the action depends on; only for update/delete
     ranked: dict[str, float] | None = None  # the statistics the project's `best` rules rank by (for the HTML report)
     notable: tuple[str, ...] = ()  # why a reviewer must not miss this delete (engine.notable), made by the planner
+    notable_weight: int = 0  # how much: the views list the heaviest first (engine.notable.WEIGHTS)
     grace: Grace | None = None  # under a `grace` rule: mark, marked (waiting for its day), ended (the delete), unmark
 
     @property
@@ -74,6 +75,7 @@ class Entry:
             data["ranked"] = self.ranked
         if self.notable:
             data["notable"] = list(self.notable)
+            data["notable_weight"] = self.notable_weight
         if self.grace is not None:
             data["grace"] = self.grace.value
         return data
@@ -103,11 +105,16 @@ class Entry:
                    action=action, reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", [])),
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
                    observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None,
-                   notable=tuple(str(why) for why in data.get("notable", ())), grace=_grace(data))
+                   notable=tuple(str(why) for why in data.get("notable", ())), notable_weight=_weight(data), grace=_grace(data))
 
 
 _ACTION_WORDS = {action: action.value for action in Action}  # a dict lookup: Enum.value is a descriptor call, 400,000 times a plan
 _GRACE_WORDS = {grace: grace.value for grace in Grace}
+
+
+def _weight(data: dict[str, Any]) -> int:
+    weight = data.get("notable_weight", 0)
+    return weight if type(weight) is int else 0
 
 
 def _grace(data: dict[str, Any]) -> Grace | None:
@@ -212,8 +219,9 @@ class Plan:
 
     @property
     def notable(self) -> list[tuple[ProjectPlan, Entry]]:
-        """The deletes a reviewer must not miss, in plan order."""
-        return [(p, e) for p in self.projects for e in p.entries if e.notable]
+        """The deletes a reviewer must not miss, the heaviest first (a citation, a note, a protect tag...), then in plan order."""
+        found = [(p, e) for p in self.projects for e in p.entries if e.notable]
+        return sorted(found, key=lambda pe: -pe[1].notable_weight)  # stable: plan order within a weight
 
     @property
     def errors(self) -> list[str]:

@@ -100,10 +100,11 @@ def _mark_notable(states: Sequence[ProjectState], projects: Sequence[ProjectPlan
     notes = [(b.id, b.note) for state in states for b in state.backtests if b.note]
     notes += [(d.id, d.note) for state in states for d in state.spec.backtests if d.note]
     cited = citations(notes, frozenset().union(*deleting)) if notes else {}
+    protected = frozenset(tag for state in states for tag in (*state.spec.protecting_tags, *(t for s in state.spec.protect for t in s.tag_set)))
     for state, project, ids in zip(states, projects, deleting):
         seen = [without_marks(b)[0] for b in state.backtests]  # a grace mark is not what makes a delete notable
-        why = notable_deletes(seen, [b for b in seen if b.id in ids], cited)
+        why = notable_deletes(seen, [b for b in seen if b.id in ids], cited, protected)
         if why:
             for entry in project.entries:
                 if entry.id in why:
-                    entry.notable = why[entry.id]
+                    entry.notable_weight, entry.notable = why[entry.id]
