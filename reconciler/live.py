@@ -143,7 +143,7 @@ def fetch_states(
     """What planning needs: the project list only if a name must be resolved, then each project's list and managed notes.
     `now` and `declared_anywhere` are the plan's: label rules that write notes read only the backtests they will label."""
     now = now or utcnow()
-    declared_anywhere = declared_anywhere if declared_anywhere is not None else {d.id: s.label for s in specs for d in s.backtests}
+    declared_anywhere = declared_anywhere if declared_anywhere is not None else {d.id: s.reference for s in specs for d in s.backtests}
     stats = stats if stats is not None else FetchStats()
     if needs_project_list(specs, wanted):
         selected = select_projects(resolve_projects(specs, client.list_projects()), wanted)

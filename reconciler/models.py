@@ -229,6 +229,11 @@ def is_backtest_id(value: object) -> bool:
     return isinstance(value, str) and BACKTEST_ID.fullmatch(value) is not None
 
 
+def project_title(name: str, project_id: int) -> str:
+    """A project as people read it, one spelling everywhere: `Momentum v2 (23456789)`, or the id alone without a name."""
+    return f"{name} ({project_id})" if name else str(project_id)
+
+
 @dataclass(frozen=True)
 class Project:
     id: int

@@ -13,13 +13,13 @@ from typing import TextIO
 class Progress:
     """Counts done and failed items of one phase (`listing`, `reading notes`, `apply`) and reports them."""
 
-    def __init__(self, total: int, stream: TextIO, interactive: bool, label: str = "apply", every: float = 5.0, quiet_for: float = 0.0) -> None:
+    def __init__(self, total: int, stream: TextIO, interactive: bool, activity: str = "apply", every: float = 5.0, quiet_for: float = 0.0) -> None:
         self.total = total
         self.done = 0
         self.failed = 0
         self.stream = stream
         self.interactive = interactive
-        self.label = label
+        self.activity = activity
         self.every = every
         self.quiet_for = quiet_for
         self.started = time.monotonic()
@@ -43,7 +43,7 @@ class Progress:
             elif not self._shown or now - self._last_print >= self.every or self.done == self.total:
                 self._last_print = now
                 self._shown = True
-                self.stream.write(f"{self.label}: {self.done:,}/{self.total:,} done, {self.failed:,} failed, {self._rate(now):.1f}/s\n")
+                self.stream.write(f"{self.activity}: {self.done:,}/{self.total:,} done, {self.failed:,} failed, {self._rate(now):.1f}/s\n")
                 self.stream.flush()
 
     def _rate(self, now: float) -> float:
@@ -54,7 +54,7 @@ class Progress:
         width = 30
         filled = int(width * self.done / max(self.total, 1))
         self.stream.write(
-            f"\r{self.label}: [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}  {self.failed:,} failed  {self._rate(now):.1f}/s "
+            f"\r{self.activity}: [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}  {self.failed:,} failed  {self._rate(now):.1f}/s "
         )
         if self.done == self.total:
             self.stream.write("\n")

@@ -48,8 +48,8 @@ def resolve_projects(specs: Sequence[ProjectSpec], projects: Sequence[Project] |
     for entry in resolved:
         earlier = first.setdefault(entry.project_id, entry)
         if earlier is not entry:
-            raise ResolveError(f"project {entry.project_id} is listed twice in the manifest: as {earlier.spec.label} at {earlier.spec.source} "
-                               f"and as {entry.spec.label} at {entry.spec.source}; keep one entry")
+            raise ResolveError(f"project {entry.project_id} is listed twice in the manifest: as {earlier.spec.reference} at {earlier.spec.source} "
+                               f"and as {entry.spec.reference} at {entry.spec.source}; keep one entry")
     return resolved
 
 

@@ -132,7 +132,7 @@ def _bind_rules(plan: Plan, manifest: Manifest, client: QuantConnectClient, plan
     for project in plan.projects:
         spec = specs.get(project.project_id)
         if spec is None:
-            raise ApplyRefused(f"{plan_file} changes project {project.label}, which the manifest does not list; nothing was applied")
+            raise ApplyRefused(f"{plan_file} changes project {project.title}, which the manifest does not list; nothing was applied")
         project.spec = spec
     plan.declared_anywhere = dict(manifest.declared_anywhere)
 
@@ -155,7 +155,7 @@ def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]],
     for task in checked.tasks:
         if task.action == Action.DELETE:
             deleting[task.project_id].add(task.backtest_id)
-    emptied = [project.label for project in plan.projects
+    emptied = [project.title for project in plan.projects
                if not project.allow_empty and leaves_nothing_completed(live.get(project.project_id, {}).values(), deleting[project.project_id])]
     refusal = apply_refusal(stale=checked.stale, unsafe=checked.unsafe, deletes=checked.deletes,
                             updates=sum(1 for t in checked.tasks if t.action == Action.UPDATE), max_deletes=options.max_deletes,

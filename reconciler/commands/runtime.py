@@ -83,11 +83,11 @@ class Runtime:
             self.err(f"Using the embedded sandbox at {self._sandbox.url} (database {self.options.sandbox_db}).")
         return self._sandbox
 
-    def progress(self, label: str) -> "Progress":
+    def progress(self, activity: str) -> "Progress":
         """Feedback for a phase that may take a while: quiet for the first two seconds, then a bar or periodic lines."""
         from reconciler.progress import Progress
 
-        return Progress(0, self.stderr, interactive=self.stderr.isatty(), label=label, every=5.0, quiet_for=2.0)
+        return Progress(0, self.stderr, interactive=self.stderr.isatty(), activity=activity, every=5.0, quiet_for=2.0)
 
     def out(self, text: str = "") -> None:
         print(text, file=self.stdout)

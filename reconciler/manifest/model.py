@@ -162,7 +162,8 @@ class ProjectSpec:
     rules: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the rule keys as the manifest wrote them (defaults merged)
 
     @property
-    def label(self) -> str:
+    def reference(self) -> str:
+        """The project as the manifest names it: its id, or its quoted name (in errors about the manifest)."""
         return str(self.id) if self.id is not None else repr(self.name)
 
     @cached_property  # read once per backtest by the engine
@@ -195,4 +196,4 @@ class Manifest:
     @cached_property
     def declared_anywhere(self) -> dict[str, str]:
         """Every declared backtest id -> the project that declares it: never deleted, whichever project it lives in."""
-        return {d.id: spec.label for spec in self.projects for d in spec.backtests}
+        return {d.id: spec.reference for spec in self.projects for d in spec.backtests}

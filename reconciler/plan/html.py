@@ -79,7 +79,7 @@ def _escape(text: str) -> str:
 def _project(project: ProjectPlan) -> list[str]:
     e = _escape
     summary = project.summary()
-    parts = [f'<section class="project" data-project="{project.project_id}">', f"<h2>{e(project.label)}</h2>", f'<p class="meta">{e(counts_text(summary))}</p>']
+    parts = [f'<section class="project" data-project="{project.project_id}">', f"<h2>{e(project.title)}</h2>", f'<p class="meta">{e(counts_text(summary))}</p>']
     rows = reason_counts(project) + reason_counts(project, (entry for entry in project.entries if entry.action == Action.KEEP))
     parts.append(
         '<table class="reasons"><tr><th>Action</th><th>Reason</th><th>Backtests</th></tr>'

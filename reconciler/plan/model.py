@@ -21,7 +21,7 @@ from reconciler import __version__
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
-from reconciler.models import MANAGED_FIELDS, Action, Change, Grace, Reason, is_backtest_id, trash_day
+from reconciler.models import MANAGED_FIELDS, Action, Change, Grace, Reason, is_backtest_id, project_title, trash_day
 from reconciler.timeutil import format_iso, parse_datetime
 
 FORMAT_VERSION = 3
@@ -153,8 +153,9 @@ class ProjectPlan:
         return [e for e in self.entries if e.grace == Grace.MARKED]
 
     @property
-    def label(self) -> str:
-        return f"{self.name} ({self.project_id})" if self.name else str(self.project_id)
+    def title(self) -> str:
+        """The project as every view shows it: `Name (id)`, or the id alone (models.project_title)."""
+        return project_title(self.name, self.project_id)
 
     @property
     def allow_empty(self) -> bool:
@@ -225,11 +226,11 @@ class Plan:
 
     @property
     def errors(self) -> list[str]:
-        return [f"{p.label}: {e}" for p in self.projects for e in p.errors]
+        return [f"{p.title}: {e}" for p in self.projects for e in p.errors]
 
     @property
     def warnings(self) -> list[str]:
-        return [*self.general_warnings, *(f"{p.label}: {w}" for p in self.projects for w in p.warnings)]
+        return [*self.general_warnings, *(f"{p.title}: {w}" for p in self.projects for w in p.warnings)]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format_version": self.format_version, "tool_version": self.tool_version, "created_at": self.created_at,

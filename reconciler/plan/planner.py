@@ -16,7 +16,7 @@ from reconciler.engine.labels import after_apply, label, unsettled
 from reconciler.engine.notable import citations, notable_deletes
 from reconciler.engine.retention import Decision, decide, idle_selectors
 from reconciler.gc_control import gc_paused
-from reconciler.models import Action, Grace, without_marks
+from reconciler.models import Action, Grace, project_title, without_marks
 from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.projects import ProjectState
 from reconciler.timeutil import format_iso, utcnow
@@ -26,7 +26,7 @@ def build_plan(states: Sequence[ProjectState], now: datetime, *, manifest_digest
                strict: bool = False, state_source: dict | None = None, warnings: Sequence[str] = (), grace: bool = True) -> Plan:
     """declared_anywhere: every backtest the whole manifest declares (id -> project), not only the planned projects'.
     grace=False (--no-grace): deletes happen at once, whatever the projects' `grace` rules say."""
-    declared = dict(declared_anywhere) if declared_anywhere is not None else {d.id: s.spec.label for s in states for d in s.spec.backtests}
+    declared = dict(declared_anywhere) if declared_anywhere is not None else {d.id: s.spec.reference for s in states for d in s.spec.backtests}
     where_live = {b.id: state for state in states for b in state.backtests if b.id in declared}
     with gc_paused():
         projects = [plan_project(state, now, declared, where_live, strict, grace) for state in states]
@@ -61,7 +61,7 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
             continue
         home = (where_live or {}).get(declared.id)
         if home is not None:
-            where = f"{home.name} ({home.project_id})" if home.name else str(home.project_id)
+            where = project_title(home.name, home.project_id)
             project.warnings.append(f"declared backtest {declared.id} lives in project {where}, "
                                     "not in this one: it is kept there and not reconciled; move the declaration to that project")
         else:

@@ -64,7 +64,7 @@ def notable_lines(plan: Plan, escape: Callable[[str], str], limit: int = NOTABLE
         return []
     lines = [f"Notable deletes ({len(notable):,}): tagged, noted, among their project's best, or cited by a kept backtest's note."]
     for project, entry in notable[:limit]:
-        lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.label)}: {escape('; '.join(entry.notable))}")
+        lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.title)}: {escape('; '.join(entry.notable))}")
     if len(notable) > limit:
         lines.append(f"… and {len(notable) - limit:,} more: every one is marked `notable` in the plan file, and `plan` lists them.")
     return lines
@@ -79,7 +79,7 @@ def marked_lines(plan: Plan, escape: Callable[[str], str], limit: int = NOTABLE_
              "or the manifest comes to keep it."]
     for project, entry in sorted(marked, key=lambda pe: str(pe[1].grace_day))[:limit]:
         when = "marked by this apply" if entry.kind == "mark" else "marked earlier"
-        lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.label)}: {when}, deleted on or after {entry.grace_day}")
+        lines.append(f"{code(entry.id)} {escape(_value(entry.name))} in {escape(project.title)}: {when}, deleted on or after {entry.grace_day}")
     if len(marked) > limit:
         lines.append(f"… and {len(marked) - limit:,} more in the plan file.")
     return lines
@@ -104,7 +104,7 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
         waiting = project.waiting
         lines.append(
             paint(
-                f"Project {terminal_safe(project.label)}: {counts_text(summary)}"
+                f"Project {terminal_safe(project.title)}: {counts_text(summary)}"
                 + (f" ({len(waiting):,} of them marked earlier, deleted on or after {min(str(e.grace_day) for e in waiting)})" if waiting else ""),
                 "bold",
             )
@@ -152,7 +152,7 @@ def render_summary(plan: Plan, *, color: bool = False, saved: str | None = None)
     for project in plan.projects:
         summary = project.summary()
         reasons = reasons_text(project, terminal_safe)
-        lines.append(paint(f"Project {terminal_safe(project.label)}: {counts_text(summary)}" + (f" ({reasons})" if reasons else ""), "bold"))
+        lines.append(paint(f"Project {terminal_safe(project.title)}: {counts_text(summary)}" + (f" ({reasons})" if reasons else ""), "bold"))
         lines += [paint(f"  ! warning: {terminal_safe(w)}", "warn") for w in project.warnings]
         lines += [paint(f"  ! error: {terminal_safe(e)}", "error") for e in project.errors]
     lines += ["", paint(summary_line(plan), "bold")]
@@ -288,7 +288,7 @@ def _size(lines: list[str]) -> int:
 def _summary_row(project: ProjectPlan) -> str:
     summary = project.summary()
     reasons = reasons_text(project, markdown_safe, " · ") or "no changes"
-    return f"| {markdown_safe(project.label)} | {summary['update']:,} | {summary['delete']:,} | {summary['unchanged']:,} | {reasons} |"
+    return f"| {markdown_safe(project.title)} | {summary['update']:,} | {summary['delete']:,} | {summary['unchanged']:,} | {reasons} |"
 
 
 _DETAIL_HEAD = ["| | Backtest | Name | Created | Status | Tags | Change and reason |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -310,7 +310,7 @@ def _detail_tables(projects: list[ProjectPlan], budget: int) -> list[str]:
     while the budget lasts. A project's table is opened (and paid for) with its first row."""
     frames = {
         id(p): [
-            f"<details><summary>{markdown_safe(p.label)}: {p.count(Action.UPDATE):,} to update, {p.count(Action.DELETE):,} to delete</summary>",
+            f"<details><summary>{markdown_safe(p.title)}: {p.count(Action.UPDATE):,} to update, {p.count(Action.DELETE):,} to delete</summary>",
             "",
             *_DETAIL_HEAD,
         ]
