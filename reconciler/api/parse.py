@@ -156,7 +156,12 @@ def _statistics(item: dict[str, Any], backtest_id: str = "", endpoint: str = "ba
     """
     stats: dict[str, float] = {}
     nested = item.get("statistics")
-    sources = [nested, item] if type(nested) is dict and nested else [item]
+    if type(nested) is dict and nested:
+        if _STATISTICS.isdisjoint(item) and all(type(v) is float for v in nested.values()):  # a state file's usual shape: one pass, in C
+            return {k: v for k, v in nested.items() if k in _STATISTICS and _isfinite(v)}
+        sources = [nested, item]
+    else:
+        sources = [item]
     for source in sources:
         for key in _STATISTICS.intersection(source):
             value = source[key]
