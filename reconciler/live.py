@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from reconciler.api.client import QuantConnectClient
 from reconciler.api.errors import APIError, NotFoundError
 from reconciler.defaults import PARALLELISM
+from reconciler.engine.grace import strip_marks
 from reconciler.engine.labels import note_reads
 from reconciler.engine.retention import decide
 from reconciler.manifest.model import ProjectSpec
@@ -197,7 +198,7 @@ def _labelled_notes(spec: ProjectSpec, now: datetime, declared_anywhere: Mapping
     managed = spec.managed_notes
 
     def pick(backtests: list[Backtest]) -> frozenset[str]:
-        labelled = note_reads(spec, decide(spec, backtests, now, declared_anywhere), now)
+        labelled = note_reads(spec, decide(spec, strip_marks(backtests)[0], now, declared_anywhere), now)  # as the planner decides
         return frozenset(b.id for b in backtests if (b.id in managed or b.id in labelled) and not b.in_progress)
 
     return pick

@@ -76,7 +76,7 @@ def plan_project(state: ProjectState, now: datetime, declared_anywhere: Mapping[
         project.errors.extend(f"{w} (--strict)" for w in project.warnings)
         project.warnings = []
     if state.backtests:  # never made errors by --strict: once apply has run, a delete rule has nothing left to match
-        project.warnings.extend(idle_selectors(spec, decisions, state.backtests, now))
+        project.warnings.extend(idle_selectors(spec, decisions, seen, now))
     return project
 
 
