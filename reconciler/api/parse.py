@@ -10,6 +10,7 @@ plan (100,000 entries), hence exact type checks and set intersections.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 from reconciler.api.errors import ResponseFormatError
@@ -25,6 +26,10 @@ from reconciler.timeutil import parse_datetime
 _STATISTICS = frozenset(STATISTICS)
 _is_id = BACKTEST_ID.fullmatch
 _isfinite = math.isfinite
+_fromisoformat = datetime.fromisoformat
+_UTC = timezone.utc
+_STR = {str}
+_FLOAT = {float}
 
 
 def _fail(endpoint: str, message: str) -> ResponseFormatError:
@@ -45,40 +50,56 @@ def backtest_list(body: dict[str, Any], project_id: int, endpoint: str = "backte
 def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", default_status: str = "") -> Backtest:
     if type(item) is not dict:
         raise _fail(endpoint, "a backtest entry is not an object")
-    backtest_id = item.get("backtestId")
+    get = item.get
+    backtest_id = get("backtestId")
     if type(backtest_id) is not str or _is_id(backtest_id) is None:
         raise _fail(endpoint, f"backtestId {str(backtest_id)[:80]!r} is not 32 hex characters")
-    try:
-        created = parse_datetime(item.get("created"))
-    except ValueError:
-        raise _fail(endpoint, f"backtest {backtest_id} has no readable creation time ({str(item.get('created'))[:40]!r})") from None
-    raw_status = item.get("status", default_status)
+    created = get("created")
+    try:  # the service's and our files' form first, inline (parse_datetime reads every other form)
+        created = _fromisoformat(created)
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=_UTC)
+        elif created.utcoffset():
+            created = created.astimezone(_UTC)
+    except (TypeError, ValueError):
+        try:
+            created = parse_datetime(get("created"))
+        except ValueError:
+            raise _fail(endpoint, f"backtest {backtest_id} has no readable creation time ({str(get('created'))[:40]!r})") from None
+    raw_status = get("status", default_status)
     if type(raw_status) is not str:
         raw_status = ""
-    tags = item.get("tags")
-    if tags is None:
+    tags = get("tags")
+    if not tags:
+        if tags is not None and tags != []:
+            raise _fail(endpoint, f"backtest {backtest_id} has tags that are not a list of strings")
         tags = ()
-    elif type(tags) is not list or not all(type(tag) is str for tag in tags):
+    elif type(tags) is not list or not _only_strings(tags):
         raise _fail(endpoint, f"backtest {backtest_id} has tags that are not a list of strings")
-    optimization_id = item.get("optimizationId")
-    note = item.get("note")
-    name = item.get("name")
-    progress = _finite(item.get("progress"), "progress", backtest_id, endpoint)
-    parameters = _parameters(item.get("parameterSet"), backtest_id, endpoint)
-    return Backtest.parsed(  # every field, checked above
+    optimization_id = get("optimizationId")
+    note = get("note")
+    name = get("name")
+    progress = get("progress")
+    parameters = get("parameterSet")
+    answered_project = get("projectId")
+    return Backtest.parsed(  # every field, checked here
         id=backtest_id,
-        project_id=_project_id(item.get("projectId"), project_id),
+        project_id=answered_project if type(answered_project) is int and 0 < answered_project < _MAX_INT else project_id,
         name=name if type(name) is str else "",
         created=created,
         status=normalize_status(raw_status),
         raw_status=raw_status,
         tags=tuple(tags),
         optimization_id=optimization_id if type(optimization_id) is str and optimization_id else None,
-        progress=progress if progress is not None else 0.0,
+        progress=(_finite(progress, "progress", backtest_id, endpoint) or 0.0) if progress is not None else 0.0,
         statistics=_statistics(item, backtest_id, endpoint),
         note=note if type(note) is str else None,
-        parameters=parameters,
+        parameters=_parameters(parameters, backtest_id, endpoint) if parameters else {},
     )
+
+
+def _only_strings(values: list[Any]) -> bool:
+    return set(map(type, values)) == _STR
 
 
 def check_identity(body: dict[str, Any], project_id: int, backtest_id: str) -> None:
@@ -105,10 +126,6 @@ def projects(body: dict[str, Any]) -> list[Project]:
         name = item.get("name")
         result.append(Project(id=project_id, name=name if type(name) is str else ""))
     return result
-
-
-def _project_id(value: Any, default: int) -> int:
-    return value if type(value) is int and 0 < value < 2**63 else default
 
 
 #: Integers beyond this are not believed (and would not convert to a float): a format error naming the backtest.
@@ -157,8 +174,9 @@ def _statistics(item: dict[str, Any], backtest_id: str = "", endpoint: str = "ba
     stats: dict[str, float] = {}
     nested = item.get("statistics")
     if type(nested) is dict and nested:
-        if _STATISTICS.isdisjoint(item) and all(type(v) is float for v in nested.values()):  # a state file's usual shape: one pass, in C
-            return {k: v for k, v in nested.items() if k in _STATISTICS and _isfinite(v)}
+        values = nested.values()
+        if _STATISTICS.issuperset(nested) and _STATISTICS.isdisjoint(item) and set(map(type, values)) == _FLOAT and _isfinite(sum(values)):
+            return dict(nested)  # a state file's usual shape, checked in C: known keys, floats only, none of them NaN or infinite
         sources = [nested, item]
     else:
         sources = [item]

@@ -11,9 +11,11 @@ project's rules and every backtest the whole manifest declares. Nothing secret i
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,7 @@ class Entry:
                    notable=tuple(str(why) for why in data.get("notable", ())), notable_weight=_weight(data), grace=_grace(data))
 
 
+_grace_of, _action_of = attrgetter("grace"), attrgetter("action")
 _ACTION_WORDS = {action: action.value for action in Action}  # a dict lookup: Enum.value is a descriptor call, 400,000 times a plan
 _GRACE_WORDS = {grace: grace.value for grace in Grace}
 
@@ -145,7 +148,8 @@ class ProjectPlan:
     @property
     def actions(self) -> list[Entry]:
         """Updates first, then deletes; newest first within each."""
-        return sorted((e for e in self.entries if e.action != Action.KEEP), key=lambda e: e.action != Action.UPDATE)
+        entries = self.entries
+        return [e for e in entries if e.action is Action.UPDATE] + [e for e in entries if e.action is Action.DELETE]
 
     @property
     def waiting(self) -> list[Entry]:
@@ -164,6 +168,10 @@ class ProjectPlan:
     def summary(self) -> dict[str, int]:
         """Counts per row kind: marks and unmarks are updates apart (they count against --max-updates); waiting marks are unchanged."""
         counts = {"update": 0, "delete": 0, "mark": 0, "unmark": 0, "unchanged": 0}
+        if not any(map(_grace_of, self.entries)):  # no grace step: counting actions is enough, in C (300 summaries of 100,000 rows)
+            by_action = Counter(map(_action_of, self.entries))
+            counts.update(update=by_action[Action.UPDATE], delete=by_action[Action.DELETE], unchanged=by_action[Action.KEEP])
+            return counts
         for entry in self.entries:
             kind = entry.kind
             counts["unchanged" if kind in ("keep", "marked") else kind] += 1
