@@ -470,6 +470,8 @@ def sandbox() -> None:
 @click.option("--loading", is_flag=True, help='The first chart or orders read of each backtest answers {"status": "loading"}.')
 @click.option("--fault-seed", type=int, help="Seed of the fault-injection random generator.")
 @click.option("--access-log", is_flag=True, help="Log each request to stderr.")
+@click.option("--run-seconds", default=3.0, show_default=True, type=click.FloatRange(0, 3600),
+              help="How long a created backtest takes: queued, then running with rising progress, then completed.")
 @click.pass_context
 def sandbox_serve(
     ctx: click.Context,
@@ -486,6 +488,7 @@ def sandbox_serve(
     loading: bool,
     fault_seed: int | None,
     access_log: bool,
+    run_seconds: float,
 ) -> None:
     """Serve the QuantConnect API v2 from a local SQLite database."""
     from reconciler.commands import sandbox as sandbox_cmd
@@ -493,7 +496,8 @@ def sandbox_serve(
 
     faults = sandbox_server.Faults(latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate, rate_limit=rate_limit, loading=loading)
     config = sandbox_server.SandboxConfig(
-        host=host, port=port, user_id=user_id, api_token=api_token, faults=faults, fault_seed=fault_seed, access_log=access_log
+        host=host, port=port, user_id=user_id, api_token=api_token, faults=faults, fault_seed=fault_seed, access_log=access_log,
+        run_seconds=run_seconds,
     )
     _run(ctx, sandbox_cmd.serve, config, db, seed)
 

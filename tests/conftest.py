@@ -45,6 +45,8 @@ def start_sandbox(tmp_path: Path) -> Iterator[Callable[..., SandboxServer]]:
         store = SandboxStore(db or tmp_path / f"sandbox-{len(servers)}.sqlite")
         if state is not None:
             seed_from_data(store, state)
+        # Created backtests complete at the next call (run_seconds 0) unless a test asks for the lifecycle's timing.
+        config = {"run_seconds": 0.0, "compile_seconds": 0.0, **config}
         server = SandboxServer(store, SandboxConfig(port=0, faults=faults or Faults(), **config)).start()  # type: ignore[arg-type]
         servers.append(server)
         return server

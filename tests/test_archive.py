@@ -40,9 +40,9 @@ def test_sandbox_answers_match_the_official_schemas(demo_sandbox: SandboxServer)
                                                  "count": 50, "start": 0, "end": 2**31})
     spec_validator("ReadChartResponse").validate(chart)
     assert len(chart["chart"]["series"]["Equity"]["values"]) == 50  # downsampled to `count`
-    orders = client.call("backtests/orders/read", {"projectId": SCRATCH, "backtestId": row.backtest_id, "start": 0, "end": 99}, envelope_free="orders")
+    orders = client.call("backtests/orders/read", {"projectId": SCRATCH, "backtestId": row.backtest_id, "start": 0, "end": 100}, envelope_free="orders")
     spec_validator("BacktestOrdersResponse").validate(orders)
-    assert "success" not in orders and len(orders["orders"]) == 99  # the documented envelope-free shape
+    assert orders["success"] is True and len(orders["orders"]) == 100  # a 0..100 page with its envelope, as LEAN and lean-cli read it
     for order in orders["orders"][:5]:
         spec_validator("Order").validate(order)
     insights = client.call("backtests/read/insights", {"projectId": SCRATCH, "backtestId": row.backtest_id, "start": 0, "end": 99})
@@ -50,8 +50,10 @@ def test_sandbox_answers_match_the_official_schemas(demo_sandbox: SandboxServer)
     for insight in insights["insights"][:5]:
         spec_validator("Insight").validate(insight)
     too_wide = demo_sandbox.app.orders_read
-    with pytest.raises(Exception, match="less than 100"):
-        too_wide({"projectId": SCRATCH, "backtestId": row.backtest_id, "start": 0, "end": 100})
+    with pytest.raises(Exception, match="between 0 and 100"):  # LEAN refuses only more than 100 (Api/Api.cs)
+        too_wide({"projectId": SCRATCH, "backtestId": row.backtest_id, "start": 0, "end": 101})
+    whole = client.call("backtests/chart/read", {"projectId": SCRATCH, "backtestId": row.backtest_id, "name": "Strategy Equity", "count": 10})
+    assert len(whole["chart"]["series"]["Equity"]["values"]) == 10  # LEAN's client sends only `count`: no start or end needed
 
 
 def test_apply_archives_every_point_order_and_insight(start_sandbox: Callable[..., SandboxServer], demo_db: Path, tmp_path: Path) -> None:
@@ -140,7 +142,8 @@ def test_archive_commands_read_it_back_offline(start_sandbox: Callable[..., Sand
     assert shown.returncode == 0 and f"{int(row.statistics['trades']):,} orders" in shown.stdout and "equity  " in shown.stdout
     equity = list(csv.reader(io.StringIO(run_cli("archive", "export", row.backtest_id, "--what", "equity", env=offline, cwd=tmp_path).stdout)))
     assert equity[0] == ["time", "equity"] and len(equity) == 1 + len(artifacts.trading_days())
-    assert float(equity[-1][1]) == artifacts.chart(row.backtest_id, row.statistics, True, "Strategy Equity")["series"]["Equity"]["values"][-1][1]
+    candles = artifacts.chart(row.backtest_id, row.statistics, True, "Strategy Equity")["series"]["Equity"]["values"]
+    assert float(equity[-1][1]) == candles[-1][-1]  # a candle's close
     orders = list(csv.reader(io.StringIO(run_cli("archive", "export", row.backtest_id, "--what", "orders", env=offline, cwd=tmp_path).stdout)))
     assert orders[0][:3] == ["id", "time", "symbol"] and len(orders) == 1 + int(row.statistics["trades"])
     # an index line lost (a crash between the file and its line): ls still finds the archive

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import requests
 from conftest import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_sandbox import signed_headers
 
 from reconciler.api.errors import APIError
 from reconciler.engine.labels import label
@@ -202,8 +204,11 @@ def test_parameters_travel_from_create_to_list_to_state_files(demo_sandbox: Sand
     assert run_cli("snapshot", "--project", "Scratch", "-o", str(state), env=cli_env(demo_sandbox.url)).returncode == 0
     recorded = {b["backtestId"]: b for b in json.loads(state.read_text())["projects"][0]["backtests"]}
     assert recorded[created.id]["parameterSet"] == {"fast": 10, "slow": "50"}
-    with pytest.raises(APIError, match="compileId must be"):  # the documented form of a compile id is enforced
-        client.call("backtests/create", {"projectId": 23456792, "compileId": "local", "backtestName": "x"})
+    with pytest.raises(APIError, match="not issued for project 23456792"):  # only compile ids the sandbox issued for the project
+        client.call("backtests/create", {"projectId": 23456792, "compileId": "0" * 32 + "-" + "0" * 32, "backtestName": "x"})
+    form = requests.post(f"{demo_sandbox.url}/backtests/create", headers=signed_headers(), timeout=10,
+                         data={"projectId": 23456792, "compileId": client.compile_project(23456792), "backtestName": "form", "parameters[fast]": "12"})
+    assert form.json()["backtest"]["parameterSet"] == {"fast": "12"}  # form fields `parameters[name]`, as a form-encoded create sends them
 
 
 def test_sandbox_fidelity_for_third_party_clients(start_sandbox: Callable[..., SandboxServer], demo_db: Path) -> None:

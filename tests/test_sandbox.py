@@ -19,14 +19,14 @@ from conftest import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.models import normalize_status
+from reconciler.models import STATISTICS, normalize_status
 from reconciler.sandbox.seed import DEMO_END
 from reconciler.sandbox.server import DEFAULT_API_TOKEN, DEFAULT_USER_ID, SandboxServer
 from reconciler.sandbox.store import SandboxStore
 from reconciler.statefile import read_state, state_document, write_state
 from reconciler.timeutil import parse_datetime
 
-from helpers import ServeProcess, run_cli
+from helpers import ServeProcess, cli_env, run_cli
 
 SPEC = Path(__file__).parent / "data" / "QuantConnect-Platform-2.0.0.yaml"
 MOMENTUM = 23456789
@@ -38,10 +38,21 @@ def signed_headers(token: str = DEFAULT_API_TOKEN, timestamp: int | None = None)
     return {"Timestamp": str(timestamp), "Authorization": "Basic " + base64.b64encode(f"{DEFAULT_USER_ID}:{digest}".encode()).decode()}
 
 
+#: Where QuantConnect's own clients show the spec wrong, they win (docs/sandbox.md, "Fidelity"): these fields may be null.
+SPEC_NULLABLE = {
+    "BacktestSummaryResult": [*STATISTICS],  # LEAN Common/Api/Backtest.cs BacktestSummary: statistics are `decimal?`
+    "BacktestResult": ["error", "stacktrace", "totalPerformance"],  # lean-cli lean/models/api.py QCBacktest: Optional, None unless failed/done
+}
+
+
 def spec_schema(name: str) -> dict[str, Any]:
-    """A component schema of the official spec as a JSON Schema (refs resolved against the spec)."""
+    """A component schema of the official spec as a JSON Schema (refs resolved against the spec), with SPEC_NULLABLE applied."""
     spec = yaml.safe_load(SPEC.read_text())
     schemas = spec["components"]["schemas"]
+    for schema_name, fields in SPEC_NULLABLE.items():
+        for key in fields:
+            prop = schemas[schema_name]["properties"][key]
+            schemas[schema_name]["properties"][key] = {"anyOf": [prop, {"type": "null"}]}
     schema = json.loads(json.dumps(schemas[name]))
     # The spec's status enum holds a template ('Running: _%'); statuses are checked separately.
     schema.get("properties", {}).get("status", {}).pop("enum", None)
@@ -172,8 +183,9 @@ def test_concurrent_requests_from_threads(demo_sandbox: SandboxServer) -> None:
 def test_create_backtest(demo_sandbox: SandboxServer) -> None:
     client = make_client(demo_sandbox)
     created = client.create_backtest(23456792, "Fresh Run")
-    assert created.status == "completed" and created.name == "Fresh Run" and "sharpeRatio" in client.list_backtests(23456792, True)[0].statistics
-    assert created.id in {b.id for b in client.list_backtests(23456792)}
+    assert created.status == "queued" and created.name == "Fresh Run"  # queued at create; this sandbox runs it in no time
+    listed = {b.id: b for b in client.list_backtests(23456792, True)}
+    assert listed[created.id].status == "completed" and "sharpeRatio" in listed[created.id].statistics
 
 
 def test_state_persists_across_restart(tmp_path: Path) -> None:
@@ -287,3 +299,24 @@ def test_list_built_by_sqlite_is_the_python_shape(demo_sandbox: SandboxServer) -
             assert built is not None
             expected = [_summary_body(row, with_stats) for row in store.backtests(project.project_id)]
             assert json.loads(built[0]) == expected and built[1] == len(expected)
+
+
+def test_a_null_statistic_is_absent_for_selectors_best_and_labels(start_sandbox: Callable[..., SandboxServer], tmp_path: Path) -> None:
+    """LEAN declares list statistics `decimal?`: the list sends null where a backtest has none, and a null matches no
+    statistics selector, ranks in no `best` and renders in no label (the next label rule, here none, may label it)."""
+    backtests = [{"backtestId": f"{i:032x}", "name": f"run {i}", "created": f"2026-11-{10 + i} 12:00:00", "status": "Completed.",
+                  "statistics": {"sharpeRatio": None if i % 2 else i - 3.0, "trades": 10.0}} for i in range(1, 7)]
+    server = start_sandbox(state={"projects": [{"projectId": 7, "name": "Nulls", "backtests": backtests}]})
+    listed = requests.post(f"{server.url}/backtests/list", json={"projectId": 7, "includeStatistics": True}, headers=signed_headers(), timeout=10).json()
+    assert {item["backtestId"]: item["sharpeRatio"] for item in listed["backtests"]} == {b["backtestId"]: b["statistics"]["sharpeRatio"] for b in backtests}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 7\n    prune: true\n    delete: [{stats: {sharpeRatio: '< 0'}}]\n"
+                        "    keep: [{best: {by: sharpeRatio, count: 3}}, {match: [{stats: {sharpeRatio: '>= 0'}}]}]\n"
+                        "    label: [{match: {status: completed}, name: 'sharpe {statistics.sharpeRatio:+.1f}'}]\n")
+    plan = json.loads(run_cli("plan", str(manifest), "--format", "json", "--now", "2026-11-28T00:00:00Z", env=cli_env(server.url)).stdout)
+    actions = {b["id"]: (b["action"], b["reasons"][0]["rule"], next((c["after"] for c in b.get("changes", [])), None))
+               for b in plan["projects"][0]["backtests"]}
+    ids = [b["backtestId"] for b in backtests]  # sharpe: 1 None, 2 -1.0, 3 None, 4 1.0, 5 None, 6 3.0
+    assert actions[ids[1]] == ("delete", "delete", None)  # -1.0 < 0
+    assert actions[ids[3]] == ("update", "label", "sharpe +1.0") and actions[ids[5]] == ("update", "label", "sharpe +3.0")  # kept, labelled
+    assert all(actions[ids[i]] == ("delete", "prune", None) for i in (0, 2, 4))  # null: not ranked, not matched, not labelled

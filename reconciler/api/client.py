@@ -274,10 +274,28 @@ class QuantConnectClient:
             self._sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def create_backtest(
-        self, project_id: int, name: str, compile_id: str = "0" * 32 + "-" + "0" * 32, parameters: dict[str, str | float] | None = None
-    ) -> Backtest:
-        payload: dict[str, Any] = {"projectId": project_id, "compileId": compile_id, "backtestName": name}
+    def compile_project(self, project_id: int, timeout: float = 60.0) -> str:
+        """A successful compile of the project's files, as lean-cli's cloud runner waits for one: its compile id."""
+        compile_id = self.call("compile/create", {"projectId": project_id}).get("compileId")
+        if not isinstance(compile_id, str):
+            raise ResponseFormatError("unexpected response from /compile/create: no compileId", endpoint="compile/create")
+        deadline, delay = time.monotonic() + timeout, 0.05
+        while True:
+            body = self.call("compile/read", {"projectId": project_id, "compileId": compile_id})
+            state = body.get("state")
+            if state == "BuildSuccess":
+                return compile_id
+            if state != "InQueue":
+                logs = [str(line) for line in body.get("logs") or []][-5:]
+                raise APIError(f"project {project_id} did not compile ({state}): {' | '.join(logs)[:500]}", endpoint="compile/read")
+            if time.monotonic() + delay > deadline:
+                raise TransportError(f"project {project_id} was still compiling after {timeout:.0f} s", endpoint="compile/read")
+            self._sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def create_backtest(self, project_id: int, name: str, parameters: dict[str, str | float] | None = None, compile_id: str | None = None) -> Backtest:
+        """A new backtest of the project (compiled first unless a compile id is given); it starts queued."""
+        payload: dict[str, Any] = {"projectId": project_id, "compileId": compile_id or self.compile_project(project_id), "backtestName": name}
         if parameters:
             payload["parameters"] = parameters
         body = self.call("backtests/create", payload)

@@ -63,8 +63,13 @@ def chart(backtest_id: str, statistics: dict[str, float], finished: bool, name: 
     for i in range(len(days)):
         equity *= 1 + drift + 0.006 * _NOISE[(offset + i) % pool]
         values.append(equity)
-    if name == "Strategy Equity":
-        return _chart(name, {"Equity": _series("Equity", "$", [[x, round(v, 2)] for x, v in zip(days, values)])})
+    if name == "Strategy Equity":  # LEAN writes the equity as candles, [t, open, high, low, close] (a CandlestickSeries, seriesType 2)
+        candles, opened = [], START_EQUITY
+        for x, close in zip(days, values):
+            spread = 0.002 * abs(_NOISE[(offset + x // 86400) % pool])
+            candles.append([x, round(opened, 2), round(max(opened, close) * (1 + spread), 2), round(min(opened, close) * (1 - spread), 2), round(close, 2)])
+            opened = close
+        return _chart(name, {"Equity": {**_series("Equity", "$", candles), "seriesType": 2}})
     peak, drawdown_points = START_EQUITY, []
     for x, value in zip(days, values):
         peak = max(peak, value)

@@ -29,14 +29,13 @@ from reconciler.defaults import SANDBOX_HOST as DEFAULT_HOST
 from reconciler.defaults import SANDBOX_PORT as DEFAULT_PORT
 from reconciler.defaults import SANDBOX_USER_ID as DEFAULT_USER_ID
 from reconciler.models import MAX_TAGS, MAX_TEXT_LENGTH, STATISTICS
-from reconciler.sandbox import artifacts
-from reconciler.sandbox.seed import plausible_statistics, random_id
+from reconciler.sandbox import artifacts, results
+from reconciler.sandbox.errors import BadRequest
+from reconciler.sandbox.lifecycle import Lifecycle
 from reconciler.sandbox.store import BacktestRow, ProjectRow, SandboxStore
-from reconciler.timeutil import format_api_datetime, utcnow
 
 ORGANIZATION_ID = "d6d62db48592c72e67b534553413b602"
 MAX_BODY_BYTES = 1024 * 1024
-COMPILE_ID = re.compile(r"[0-9a-f]{32}-[0-9a-f]{32}")  # the documented form: two md5 hex digests
 
 
 @dataclass
@@ -62,6 +61,8 @@ class SandboxConfig:
     request_seconds: float = 5.0  # a connection that has not sent a whole request by then is dropped (slowloris)
     idle_seconds: float = 15.0  # a keep-alive connection with no new request for this long is closed
     max_connections: int = 128  # connections served at once; one more is closed at once
+    run_seconds: float = 3.0  # a created backtest is queued, runs and completes in this time
+    compile_seconds: float = 0.2  # a compile is InQueue this long
 
 
 class Encoded(str):
@@ -72,10 +73,6 @@ def encode_answer(payload: dict[str, Any]) -> bytes:
     if not any(isinstance(value, Encoded) for value in payload.values()):
         return json.dumps(payload).encode()
     return ("{" + ",".join(f"{json.dumps(key)}:{value if isinstance(value, Encoded) else json.dumps(value)}" for key, value in payload.items()) + "}").encode()
-
-
-class BadRequest(Exception):
-    """Answered as 200 with success: false, as the service does."""
 
 
 class _Unauthorized(Exception):
@@ -96,8 +93,13 @@ class SandboxApp:
         self.request_count = 0  # every request that reached the app, for tests and benchmarks
         self.calls_by_endpoint: collections.Counter[str] = collections.Counter()
         self.recent_calls: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=20000)
+        self.lifecycle = Lifecycle(store, config.run_seconds, config.compile_seconds, clock)
         self.endpoints: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            **self.lifecycle.endpoints(),
             "authenticate": lambda params: {},
+            "account/read": self.account_read,
+            "user/read": self.user_read,
+            "projects/create": self.projects_create,
             "projects/read": self.projects_read,
             "backtests/create": self.backtests_create,
             "backtests/list": self.backtests_list,
@@ -163,7 +165,19 @@ class SandboxApp:
             start = _int(params, "start") if params.get("start") not in (None, "") else 0
             end = _int(params, "end") if params.get("end") not in (None, "") else len(projects)
             projects = projects[start:end]  # 0-based start, exclusive end, as the spec says
-        return {"projects": [_project_body(p, int(self.config.user_id)) for p in projects], "versions": []}
+        return {"projects": [_project_body(p, int(self.config.user_id), self.store.description(p.project_id)) for p in projects], "versions": []}
+
+    def projects_create(self, params: dict[str, Any]) -> dict[str, Any]:
+        created = self.lifecycle.projects_create(params)
+        return {**created, "projects": [_project_body(p, int(self.config.user_id), self.store.description(p.project_id)) for p in created["projects"]]}
+
+    def account_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        """lean-cli `lean/models/api.py` QCAccount; QuantConnect's MCP server `src/models.py` AccountResponse."""
+        return {"organizationId": ORGANIZATION_ID, "creditBalance": 1000.0, "card": {"brand": "Visa", "expiration": "12/30", "last4": "4242"}}
+
+    def user_read(self, params: dict[str, Any]) -> dict[str, Any]:
+        """lean-cli `lean/components/api/user_client.py` (`lean whoami`): {"user": {name, profile, badge}}."""
+        return {"user": {"name": "Sandbox User", "profile": "https://www.quantconnect.com/u/sandbox-user", "badge": None}}
 
     def _project(self, params: dict[str, Any]) -> int:
         project_id = _int(params, "projectId")
@@ -212,7 +226,10 @@ class SandboxApp:
         name = params.get("name")
         if not isinstance(name, str) or not name:
             raise BadRequest("name is required.")
-        count, start, end = _int(params, "count"), _int(params, "start"), _int(params, "end")
+        # LEAN's client sends only `count` (Api/Api.cs ReadBacktestChart): a missing range is the whole chart, a missing count every point
+        count = _int(params, "count") if params.get("count") not in (None, "") else 0
+        start = _int(params, "start") if params.get("start") not in (None, "") else 0
+        end = _int(params, "end") if params.get("end") not in (None, "") else 2**62
         recorded = self.store.artifacts(row.backtest_id)
         chart = (recorded["charts"].get(name) if recorded is not None else
                  artifacts.chart(row.backtest_id, row.statistics, row.progress >= 1, name))
@@ -231,8 +248,8 @@ class SandboxApp:
 
     def _page(self, params: dict[str, Any]) -> tuple[int, int]:
         start, end = _int(params, "start"), _int(params, "end")
-        if not 0 <= end - start < 100:
-            raise BadRequest("end - start must be at least 0 and less than 100.")
+        if not 0 <= end - start <= 100:  # LEAN asks for 0..100 by default and refuses only more (Api/Api.cs)
+            raise BadRequest("end - start must be between 0 and 100.")
         return start, end
 
     def orders_read(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +260,7 @@ class SandboxApp:
         recorded = self.store.artifacts(row.backtest_id)
         page = (recorded["orders"][start:end] if recorded is not None else
                 artifacts.orders(row.backtest_id, artifacts.order_count(row.statistics, row.progress >= 1), start, end))
-        return {"orders": page, "length": len(page), "__bare__": {}}  # the official response has no success/errors
+        return {"orders": page, "length": len(page)}  # with success and errors, as lean-cli and LEAN read them
 
     def insights_read(self, params: dict[str, Any]) -> dict[str, Any]:
         row = self._backtest(params)
@@ -251,24 +268,15 @@ class SandboxApp:
         recorded = self.store.artifacts(row.backtest_id)
         page = (recorded["insights"][start:end] if recorded is not None else
                 artifacts.insights(row.backtest_id, artifacts.insight_count(row.statistics, row.progress >= 1), start, end))
-        return {"insights": page, "length": len(page), "__bare__": {"success": True}}  # no errors key, as documented
+        return {"insights": page, "length": len(page)}
 
     def backtests_create(self, params: dict[str, Any]) -> dict[str, Any]:
         project_id = self._project(params)
         name = params.get("backtestName")
-        compile_id = params.get("compileId")
-        if not isinstance(compile_id, str) or not COMPILE_ID.fullmatch(compile_id):
-            raise BadRequest("compileId must be the id of a successful build, such as 5d1f2cba3a0ec7407c566614300502b5-173e0419674daf4144ce7c9931155ca8.")
         if not isinstance(name, str) or not name or len(name) > MAX_TEXT_LENGTH:
             raise BadRequest(f"backtestName is required and at most {MAX_TEXT_LENGTH} characters.")
-        parameters = params.get("parameters") or {}
-        if not isinstance(parameters, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                                       for k, v in parameters.items()):
-            raise BadRequest("parameters must be an object of name to value.")
-        with self._rng_lock:
-            backtest_id, stats = random_id(self._rng), plausible_statistics(self._rng)
-        row = BacktestRow(backtest_id, project_id, name, "", format_api_datetime(utcnow()), "Completed.", 1.0, "", [], stats, dict(parameters))
-        self.store.insert_backtest(row)
+        parameters = _parameters(params)
+        row = self.lifecycle.create_backtest(project_id, params.get("compileId"), name, parameters)
         return {"backtest": _result_body(row, int(self.config.user_id)), "debugging": False}
 
     def backtests_update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -305,9 +313,9 @@ class SandboxApp:
 # --- response bodies (official field names and types) ------------------------
 
 
-def _project_body(project: ProjectRow, owner_id: int) -> dict[str, Any]:
+def _project_body(project: ProjectRow, owner_id: int, description: str = "") -> dict[str, Any]:
     return {
-        "projectId": project.project_id, "organizationId": ORGANIZATION_ID, "name": project.name, "description": "",
+        "projectId": project.project_id, "organizationId": ORGANIZATION_ID, "name": project.name, "description": description,
         "modified": project.modified, "created": project.created, "ownerId": owner_id, "language": project.language,
         "collaborators": [{"uid": owner_id, "liveControl": True, "permission": "write", "publicId": "sandbox-user",
                            "profileImage": "", "email": "sandbox@example.invalid", "name": "Sandbox User", "bio": "", "owner": True}],
@@ -323,9 +331,9 @@ def _summary_body(row: BacktestRow, with_stats: bool) -> dict[str, Any]:
         "parameterSet": row.parameter_set or [], "snapshotId": 0, "tags": row.tags,
         "parameters": len(row.parameter_set), "securityTypes": 1,
     }
-    if with_stats:
-        body.update({key: float(row.statistics[key]) for key in STATISTICS if key in row.statistics})
-        if "trades" in body:
+    if with_stats:  # every statistic, null where there is none (LEAN declares them `decimal?`)
+        body.update({key: float(row.statistics[key]) if key in row.statistics else None for key in STATISTICS})
+        if body["trades"] is not None:
             body["trades"] = int(body["trades"])
     return body
 
@@ -350,41 +358,17 @@ def _result_body(row: BacktestRow, owner_id: int) -> dict[str, Any]:
         "created": row.created,
         "snapshotId": 0,
         "status": row.status,
-        "error": "Runtime Error: division by zero" if failed else ("" if done else None),  # null while it runs
-        "stacktrace": "  at OnData in main.py: line 42" if failed else "",
+        # null unless it failed: lean-cli's cloud runner reads a non-null error as "finished with an error"
+        "error": "Runtime Error: division by zero" if failed else None,
+        "stacktrace": "  at OnData in main.py: line 42" if failed else None,
         "progress": row.progress,
         "hasInitializeError": False,
         "charts": {name: {"name": name} for name in artifacts.chart_names(done)},
         "parameterSet": row.parameter_set or [],
         "rollingWindow": {},
-        "runtimeStatistics": {}
-        if not done
-        else {
-            "Equity": "$100,000.00",
-            "Fees": "-$0.00",
-            "Holdings": "$0.00",
-            "Net Profit": f"{stats.get('netProfit', 0):.2%}",
-            "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.2%}",
-            "Return": f"{stats.get('netProfit', 0):.2%}",
-            "Unrealized": "$0.00",
-            "Volume": "$0.00",
-        },
-        "statistics": {}
-        if not done
-        else {
-            "Total Orders": str(int(stats.get("trades", 0))),
-            "Sharpe Ratio": f"{stats.get('sharpeRatio', 0):.3f}",
-            "Net Profit": f"{stats.get('netProfit', 0):.3%}",
-            "Drawdown": f"{stats.get('drawdown', 0):.1%}",
-            "Compounding Annual Return": f"{stats.get('compoundingAnnualReturn', 0):.3%}",
-            "Win Rate": f"{stats.get('winRate', 0):.0%}",
-            "Loss Rate": f"{stats.get('lossRate', 0):.0%}",
-            "Alpha": f"{stats.get('alpha', 0):.3f}",
-            "Beta": f"{stats.get('beta', 0):.3f}",
-            "Sortino Ratio": f"{stats.get('sortinoRatio', 0):.3f}",
-            "Treynor Ratio": f"{stats.get('treynorRatio', 0):.3f}",
-            "Probabilistic Sharpe Ratio": f"{stats.get('psr', 0):.3%}",
-        },
+        "runtimeStatistics": results.runtime_statistics(stats) if done else {},
+        "statistics": results.statistics(stats) if done else {},
+        "totalPerformance": results.total_performance(stats) if done else None,
         "nodeName": "B-MICRO",
         "outOfSampleDays": 0,
     }
@@ -412,6 +396,24 @@ def _bool(value: Any) -> bool:
     if isinstance(value, int):
         return value != 0
     raise BadRequest("includeStatistics must be a boolean.")
+
+
+_FORM_PARAMETER = re.compile(r"parameters\[([^\]]+)\]")
+
+
+def _parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """`parameters` as a JSON object, or as form fields `parameters[name]=value` (what a form-encoded create sends)."""
+    parameters = params.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise BadRequest("parameters must be an object of name to value.")
+    parameters = dict(parameters)
+    for key, value in params.items():
+        match = _FORM_PARAMETER.fullmatch(key)
+        if match:
+            parameters[match.group(1)] = value
+    if not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in parameters.items()):
+        raise BadRequest("parameters must be an object of name to value.")
+    return parameters
 
 
 def _json_list(text: str) -> Any:
@@ -511,6 +513,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             params = self._params(url.query, body)
             app.recent_calls.append((endpoint, params))
+            app.lifecycle.advance()  # created backtests move on with the clock
             answer = handler(params)
             bare = answer.pop("__bare__", None)  # endpoints whose documented answer has its own envelope
             result = {**bare, **answer} if bare is not None else {"success": True, "errors": [], **answer}

@@ -1,4 +1,4 @@
-"""SQLite state of the sandbox: projects and backtests, stored the way the API shows them."""
+"""SQLite state of the sandbox: projects, their files, compiles and backtests, stored the way the API shows them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from reconciler.models import STATISTICS
 from reconciler.statefile import RecordedState, parse_state, record
 
 _SCHEMA = """
@@ -35,6 +36,28 @@ CREATE TABLE IF NOT EXISTS backtests (
     parameter_set TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS backtests_by_project ON backtests(project_id, created);
+CREATE TABLE IF NOT EXISTS project_details (project_id INTEGER PRIMARY KEY, description TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS files (
+    project_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    PRIMARY KEY (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS compiles (
+    compile_id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    ready_at REAL NOT NULL,  -- unix seconds: InQueue before, the outcome after
+    state TEXT NOT NULL,  -- BuildSuccess or BuildError, as it will be once ready
+    logs TEXT NOT NULL,  -- JSON list of strings
+    digest TEXT NOT NULL  -- sha256 of the project's files as compiled: what a backtest's statistics follow from
+);
+CREATE TABLE IF NOT EXISTS runs (  -- created backtests still queued or running
+    backtest_id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    seconds REAL NOT NULL,
+    statistics TEXT NOT NULL  -- what it completes with
+);
 CREATE TABLE IF NOT EXISTS artifacts (
     backtest_id TEXT PRIMARY KEY,
     document TEXT NOT NULL  -- {"charts", "orders", "insights"} a seed file carried; otherwise they are derived from the id
@@ -47,6 +70,10 @@ _SUMMARY_SQL = """json_object('backtestId', backtest_id, 'status', status, 'name
     'optimizationId', optimization_id, 'tradeableDates', CASE WHEN progress >= 1 THEN 252 ELSE 0 END,
     'parameterSet', CASE WHEN parameter_set = '{}' THEN json('[]') ELSE json(parameter_set) END, 'snapshotId', 0, 'tags', json(tags),
     'parameters', (SELECT count(*) FROM json_each(parameter_set)), 'securityTypes', 1)"""
+
+
+def _stat(key: str) -> str:
+    return f"json_extract(statistics, '$.{key}')"
 
 
 @dataclass
@@ -119,8 +146,8 @@ class SandboxStore:
         with self.transaction() as db:
             db.execute("DELETE FROM artifacts")
             db.executemany("INSERT INTO artifacts VALUES (?,?)", [(bid, json.dumps(doc)) for bid, doc in (artifacts or {}).items()])
-            db.execute("DELETE FROM backtests")
-            db.execute("DELETE FROM projects")
+            for table in ("backtests", "runs", "compiles", "files", "project_details", "projects"):
+                db.execute(f"DELETE FROM {table}")
             db.executemany("INSERT INTO projects VALUES (?,?,?,?,?)", [(p.project_id, p.name, p.created, p.modified, p.language) for p in projects])
             db.executemany(f"INSERT INTO backtests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", [b.to_sql() for b in backtests])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('seed', ?)", (seed,))
@@ -148,9 +175,10 @@ class SandboxStore:
         A 10,000-backtest list is the sandbox's largest answer: building it in SQL instead of decoding three
         JSON columns per row in Python cuts its CPU several times. None when this SQLite has no JSON1.
         """
-        summary = _SUMMARY_SQL if not with_statistics else f"""CASE WHEN json_extract(statistics, '$.trades') IS NULL
-            THEN json_patch({_SUMMARY_SQL}, statistics)
-            ELSE json_set(json_patch({_SUMMARY_SQL}, statistics), '$.trades', CAST(json_extract(statistics, '$.trades') AS INTEGER)) END"""
+        summary = _SUMMARY_SQL
+        if with_statistics:  # every statistic, null where there is none (json_patch would drop nulls: one object instead)
+            stats = ", ".join(f"'{key}', " + (f"CAST({_stat(key)} AS INTEGER)" if key == "trades" else _stat(key)) for key in STATISTICS)
+            summary = _SUMMARY_SQL.rstrip()[:-1] + f", {stats})"
         try:
             with self._lock:
                 rows = self._db.execute(f"SELECT {summary} FROM backtests WHERE project_id=? ORDER BY created DESC, backtest_id", (project_id,)).fetchall()
@@ -188,6 +216,7 @@ class SandboxStore:
             deleted = db.execute("DELETE FROM backtests WHERE project_id=? AND backtest_id=?", (project_id, backtest_id)).rowcount == 1
             if deleted:
                 db.execute("DELETE FROM artifacts WHERE backtest_id=?", (backtest_id,))
+                db.execute("DELETE FROM runs WHERE backtest_id=?", (backtest_id,))
             return deleted
 
     def artifacts(self, backtest_id: str) -> dict[str, Any] | None:
@@ -195,6 +224,87 @@ class SandboxStore:
         with self._lock:
             row = self._db.execute("SELECT document FROM artifacts WHERE backtest_id=?", (backtest_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    # --- the lifecycle: projects, files, compiles, runs (reconciler.sandbox.lifecycle) ---
+
+    def create_project(self, name: str, language: str, now: str, files: dict[str, str]) -> ProjectRow:
+        with self.transaction() as db:
+            highest = db.execute("SELECT max(project_id) FROM projects").fetchone()[0]
+            row = ProjectRow(max(highest or 0, 20000000) + 1, name, now, now, language)
+            db.execute("INSERT INTO projects VALUES (?,?,?,?,?)", (row.project_id, row.name, row.created, row.modified, row.language))
+            db.executemany("INSERT INTO files VALUES (?,?,?,?)", [(row.project_id, n, c, now) for n, c in files.items()])
+        return row
+
+    def update_project(self, project_id: int, now: str, name: str | None = None, description: str | None = None) -> None:
+        with self.transaction() as db:
+            if name is not None:
+                db.execute("UPDATE projects SET name=? WHERE project_id=?", (name, project_id))
+            if description is not None:
+                db.execute("INSERT OR REPLACE INTO project_details VALUES (?,?)", (project_id, description))
+            db.execute("UPDATE projects SET modified=? WHERE project_id=?", (now, project_id))
+
+    def description(self, project_id: int) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT description FROM project_details WHERE project_id=?", (project_id,)).fetchone()
+        return row[0] if row else ""
+
+    def delete_project(self, project_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM artifacts WHERE backtest_id IN (SELECT backtest_id FROM backtests WHERE project_id=?)", (project_id,))
+            db.execute("DELETE FROM runs WHERE backtest_id IN (SELECT backtest_id FROM backtests WHERE project_id=?)", (project_id,))
+            for table in ("backtests", "files", "compiles", "project_details", "projects"):
+                db.execute(f"DELETE FROM {table} WHERE project_id=?", (project_id,))
+
+    def files(self, project_id: int) -> list[tuple[str, str, str]]:
+        """(name, content, modified) of every file of the project, by name."""
+        with self._lock:
+            return self._db.execute("SELECT name, content, modified FROM files WHERE project_id=? ORDER BY name", (project_id,)).fetchall()
+
+    def put_files(self, project_id: int, files: dict[str, str], now: str) -> None:
+        """Create or replace files (a seeded project gets its language's files on first use)."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", [(project_id, n, c, now) for n, c in files.items()])
+            db.execute("UPDATE projects SET modified=? WHERE project_id=?", (now, project_id))
+
+    def rename_file(self, project_id: int, name: str, new_name: str, now: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE files SET name=?, modified=? WHERE project_id=? AND name=?", (new_name, now, project_id, name))
+
+    def delete_file(self, project_id: int, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM files WHERE project_id=? AND name=?", (project_id, name))
+
+    def add_compile(self, compile_id: str, project_id: int, ready_at: float, state: str, logs: list[str], digest: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO compiles VALUES (?,?,?,?,?,?)", (compile_id, project_id, ready_at, state, json.dumps(logs), digest))
+
+    def compile(self, project_id: int, compile_id: str) -> tuple[float, str, list[str], str] | None:
+        """(ready_at, state once ready, logs, digest) of a compile of this project."""
+        with self._lock:
+            row = self._db.execute("SELECT ready_at, state, logs, digest FROM compiles WHERE project_id=? AND compile_id=?",
+                                   (project_id, compile_id)).fetchone()
+        return (row[0], row[1], json.loads(row[2]), row[3]) if row else None
+
+    def start_run(self, row: BacktestRow, started: float, seconds: float, statistics: dict[str, float]) -> None:
+        with self.transaction() as db:
+            db.execute(f"INSERT INTO backtests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row.to_sql())
+            db.execute("INSERT INTO runs VALUES (?,?,?,?)", (row.backtest_id, started, seconds, json.dumps(statistics)))
+
+    def advance_runs(self, now: float, status_at: Any) -> None:
+        """Move every queued or running backtest to where it is at `now`: status_at(elapsed share) -> (status, progress)."""
+        with self._lock:
+            runs = self._db.execute("SELECT backtest_id, started, seconds, statistics FROM runs").fetchall()
+        if not runs:
+            return
+        with self.transaction() as db:
+            for backtest_id, started, seconds, statistics in runs:
+                share = (now - started) / seconds if seconds > 0 else 1.0
+                status, progress = status_at(share)
+                if progress >= 1:
+                    db.execute("UPDATE backtests SET status=?, progress=1, statistics=? WHERE backtest_id=?", (status, statistics, backtest_id))
+                    db.execute("DELETE FROM runs WHERE backtest_id=?", (backtest_id,))
+                else:
+                    db.execute("UPDATE backtests SET status=?, progress=? WHERE backtest_id=?", (status, progress, backtest_id))
 
     # --- the state-file format -------------------------------------------
 
