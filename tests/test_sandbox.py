@@ -6,6 +6,7 @@ import base64
 import hashlib
 import http.client
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -320,3 +321,19 @@ def test_a_null_statistic_is_absent_for_selectors_best_and_labels(start_sandbox:
     assert actions[ids[1]] == ("delete", "delete", None)  # -1.0 < 0
     assert actions[ids[3]] == ("update", "label", "sharpe +1.0") and actions[ids[5]] == ("update", "label", "sharpe +3.0")  # kept, labelled
     assert all(actions[ids[i]] == ("delete", "prune", None) for i in (0, 2, 4))  # null: not ranked, not matched, not labelled
+
+
+def test_every_fidelity_row_names_a_source_and_a_test_that_exists() -> None:
+    """docs/sandbox.md, "Fidelity": each behaviour cites its source and the test that checks it; a renamed test fails here."""
+    text = (Path(__file__).parent.parent / "docs" / "sandbox.md").read_text()
+    table = text.split("## Fidelity", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith(("| Behaviour", "| ---"))]
+    assert len(rows) >= 15
+    for row in rows:
+        behaviour, source, tests = (cell.strip() for cell in row.strip("|").split(" | "))
+        assert source and behaviour, row[:80]
+        cited = re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?", tests)
+        assert cited, f"no test named for: {behaviour[:80]}"
+        for path, name in cited:
+            code = (Path(__file__).parent.parent / path).read_text()
+            assert not name or f"def {name}(" in code, f"{path}::{name} does not exist"
