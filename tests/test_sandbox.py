@@ -261,7 +261,7 @@ params_values = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     endpoint=st.sampled_from(
         [
@@ -273,10 +273,22 @@ params_values = st.one_of(
             "backtests/update",
             "backtests/tags/update",
             "backtests/delete",
+            "projects/create",
+            "projects/update",
+            "projects/delete",
+            "files/create",
+            "files/read",
+            "files/update",
+            "files/patch",
+            "files/delete",
+            "compile/create",
+            "compile/read",
+            "account/read",
         ]
     ),
     params=st.dictionaries(
-        st.sampled_from(["projectId", "backtestId", "name", "note", "tags", "includeStatistics", "compileId", "backtestName"]), params_values, max_size=5
+        st.sampled_from(["projectId", "backtestId", "name", "note", "tags", "includeStatistics", "compileId", "backtestName", "language", "content",
+                         "newName", "patch", "parameters", "description"]), params_values, max_size=5
     ),
 )
 def test_fuzz_endpoints_never_crash(demo_sandbox: SandboxServer, endpoint: str, params: dict) -> None:
@@ -337,3 +349,18 @@ def test_every_fidelity_row_names_a_source_and_a_test_that_exists() -> None:
         for path, name in cited:
             code = (Path(__file__).parent.parent / path).read_text()
             assert not name or f"def {name}(" in code, f"{path}::{name} does not exist"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["--- a/main.py", "+++ b/main.py", "@@ -1,2 +1,2 @@", "@@ -0,0 +1 @@", "@@ -9 +9 @@", " x", "-x", "+y", "",
+                                           "\\ No newline at end of file", "@@ broken"]), st.text(max_size=12)), max_size=12))
+def test_a_hostile_patch_is_refused_never_a_crash(lines: list[str]) -> None:
+    from reconciler.sandbox.errors import BadRequest
+    from reconciler.sandbox.lifecycle import apply_patch
+
+    try:
+        changed = apply_patch({"main.py": "x\nz\n"}, "\n".join(lines))
+    except BadRequest as exc:
+        assert str(exc)
+    else:
+        assert set(changed) == {"main.py"} and isinstance(changed["main.py"], str)

@@ -96,8 +96,8 @@ def python_build_errors(files: dict[str, str]) -> list[str]:
             compile(content, name, "exec", dont_inherit=True)
         except SyntaxError as exc:
             errors.append(f"Build Error File: {name} Line: {exc.lineno or 0} Column: {exc.offset or 0} - {exc.msg}")
-        except ValueError as exc:  # a NUL byte
-            errors.append(f"Build Error File: {name} Line: 0 Column: 0 - {exc}")
+        except (ValueError, RecursionError, MemoryError) as exc:  # a NUL byte; nesting too deep for the compiler
+            errors.append(f"Build Error File: {name} Line: 0 Column: 0 - {type(exc).__name__}: {str(exc)[:200]}")
     return errors
 
 
