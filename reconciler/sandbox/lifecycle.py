@@ -311,7 +311,7 @@ class Lifecycle:
         value = params.get("projectId")
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or self.store.project(value) is None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62 or self.store.project(value) is None:
             raise BadRequest(f"Project {str(value)[:40]} not found or not accessible.")
         return value
 
