@@ -193,10 +193,6 @@ class SandboxStore:
 
     # --- writes ----------------------------------------------------------
 
-    def insert_backtest(self, row: BacktestRow) -> None:
-        with self.transaction() as db:
-            db.execute(f"INSERT INTO backtests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row.to_sql())
-
     def update_backtest(self, project_id: int, backtest_id: str, **fields: Any) -> bool:
         allowed = {"name", "note", "tags", "status", "progress"}
         assignments, values = [], []
