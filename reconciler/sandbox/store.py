@@ -8,7 +8,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from reconciler.models import STATISTICS
 from reconciler.statefile import RecordedState, parse_state, record
@@ -286,7 +286,7 @@ class SandboxStore:
             db.execute(f"INSERT INTO backtests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row.to_sql())
             db.execute("INSERT INTO runs VALUES (?,?,?,?)", (row.backtest_id, started, seconds, json.dumps(statistics)))
 
-    def advance_runs(self, now: float, status_at: Any) -> None:
+    def advance_runs(self, now: float, status_at: Callable[[float], tuple[str, float]]) -> None:
         """Move every queued or running backtest to where it is at `now`: status_at(elapsed share) -> (status, progress)."""
         with self._lock:
             runs = self._db.execute("SELECT backtest_id, started, seconds, statistics FROM runs").fetchall()
