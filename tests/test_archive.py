@@ -50,7 +50,7 @@ def test_sandbox_answers_match_the_official_schemas(demo_sandbox: SandboxServer)
     for insight in insights["insights"][:5]:
         spec_validator("Insight").validate(insight)
     too_wide = demo_sandbox.app.orders_read
-    with pytest.raises(Exception, match="between 0 and 100"):  # LEAN refuses only more than 100 (Api/Api.cs)
+    with pytest.raises(Exception, match="between 0 and 100"):  # LEAN refuses only more than 100 (docs/sandbox.md, "Fidelity")
         too_wide({"projectId": SCRATCH, "backtestId": row.backtest_id, "start": 0, "end": 101})
     whole = client.call("backtests/chart/read", {"projectId": SCRATCH, "backtestId": row.backtest_id, "name": "Strategy Equity", "count": 10})
     assert len(whole["chart"]["series"]["Equity"]["values"]) == 10  # LEAN's client sends only `count`: no start or end needed

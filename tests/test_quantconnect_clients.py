@@ -148,7 +148,7 @@ def test_lean_cli_drives_a_backtests_whole_life(lean_api: Any) -> None:
 
 @pytest.fixture
 def mcp_server(lifecycle_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The MCP server's own tools (FastMCP, as its main.py registers them), pointed at the sandbox."""
+    """The MCP server's own tools, registered on FastMCP as the server does (tests/vendor/README.md), pointed at the sandbox."""
     monkeypatch.syspath_prepend(str(VENDOR / "mcp_server" / "src"))
     for name in [m for m in sys.modules if m in ("models", "api_connection", "code_source_id", "tools") or m.startswith("tools.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -171,7 +171,7 @@ def mcp_server(lifecycle_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 
 
 def call(server: Any, tool: str, arguments: dict[str, Any] | None = None, expect_success: bool = True) -> dict[str, Any]:
-    """As the MCP server's tests/utils.py validate_models does: the answer's success, then its output schema."""
+    """As the MCP server's own tests check a tool (tests/vendor/README.md): the answer's success, then its output schema."""
     unstructured, structured = asyncio.run(server.call_tool(tool, {"model": arguments} if arguments is not None else {}))
     assert json.loads(unstructured[0].text).get("success", True) is expect_success, structured
     if expect_success:
@@ -189,7 +189,7 @@ index 5a38b08..72c8d1e 100644
 
 -a = 1
 +a = 2
-"""  # QuantConnect's MCP server, tests/test_files.py PATCH_TEST_CASES, on tests/algorithms/file_patch.py
+"""  # the MCP server's own patch test case (docs/sandbox.md, "Fidelity"), applied to its algorithm below
 
 
 def test_mcp_server_tools_drive_a_backtests_whole_life(mcp_server: Any) -> None:
@@ -202,7 +202,7 @@ def test_mcp_server_tools_drive_a_backtests_whole_life(mcp_server: Any) -> None:
     call(mcp_server, "create_file", {"projectId": pid, "name": "empty.py", "content": ""}, expect_success=False)  # as the MCP tests expect
     call(mcp_server, "create_file", {"projectId": pid, "name": "utils/empty.py"})
 
-    file_patch_py = "# region imports\nfrom AlgorithmImports import *\n# endregion\n\na = 1\n"  # the MCP server's tests/algorithms/file_patch.py
+    file_patch_py = "# region imports\nfrom AlgorithmImports import *\n# endregion\n\na = 1\n"  # the algorithm that patch is for
     call(mcp_server, "update_file_contents", {"projectId": pid, "name": "main.py", "content": file_patch_py})
     call(mcp_server, "patch_file", {"projectId": pid, "patch": PATCH})
     patched = call(mcp_server, "read_file", {"projectId": pid, "name": "main.py"})["files"][0]["content"]

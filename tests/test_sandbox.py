@@ -41,8 +41,8 @@ def signed_headers(token: str = DEFAULT_API_TOKEN, timestamp: int | None = None)
 
 #: Where QuantConnect's own clients show the spec wrong, they win (docs/sandbox.md, "Fidelity"): these fields may be null.
 SPEC_NULLABLE = {
-    "BacktestSummaryResult": [*STATISTICS],  # LEAN Common/Api/Backtest.cs BacktestSummary: statistics are `decimal?`
-    "BacktestResult": ["error", "stacktrace", "totalPerformance"],  # lean-cli lean/models/api.py QCBacktest: Optional, None unless failed/done
+    "BacktestSummaryResult": [*STATISTICS],  # LEAN declares list statistics `decimal?`
+    "BacktestResult": ["error", "stacktrace", "totalPerformance"],  # None unless failed / done, as lean-cli's model has them
 }
 
 

@@ -275,7 +275,7 @@ class QuantConnectClient:
             delay = min(delay * 2, 5.0)
 
     def compile_project(self, project_id: int, timeout: float = 60.0) -> str:
-        """A successful compile of the project's files, as lean-cli's cloud runner waits for one: its compile id."""
+        """A successful compile of the project's files, waited for as lean-cli waits (docs/sandbox.md, "Fidelity"): its id."""
         compile_id = self.call("compile/create", {"projectId": project_id}).get("compileId")
         if not isinstance(compile_id, str):
             raise ResponseFormatError("unexpected response from /compile/create: no compileId", endpoint="compile/create")

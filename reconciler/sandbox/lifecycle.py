@@ -76,8 +76,7 @@ namespace QuantConnect.Algorithm.CSharp
 
 
 def template_files(language: str, project_name: str) -> dict[str, str]:
-    """What a new project holds: main.py and research.ipynb for Python, Main.cs and Research.ipynb for C#
-    (QuantConnect's MCP server, tests/test_files.py; LEAN, Tests/Api/ProjectTests.cs: "2 Automatic")."""
+    """What a new project holds: main.py and research.ipynb for Python, Main.cs and Research.ipynb for C# (docs/sandbox.md, "Fidelity")."""
     class_name = "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", project_name.rsplit("/", 1)[-1]) if part) or "Algorithm"
     if not class_name[0].isalpha():
         class_name = "Algorithm" + class_name
@@ -192,7 +191,7 @@ class Lifecycle:
         return {"projects": [row], "versions": []}  # the server renders the project body
 
     def projects_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        project_id = self._project(params)
+        project_id = self.project(params)
         name, description = params.get("name"), params.get("description")
         if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT_LENGTH):
             raise BadRequest(f"name must be 1 to {MAX_TEXT_LENGTH} characters.")
@@ -202,7 +201,7 @@ class Lifecycle:
         return {}
 
     def projects_delete(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.store.delete_project(self._project(params))
+        self.store.delete_project(self.project(params))
         return {}
 
     # --- files --------------------------------------------------------------
@@ -214,9 +213,9 @@ class Lifecycle:
         if name in files:
             raise BadRequest(f"File {name} already exists in project {project_id}.")
         if content is not None and (not isinstance(content, str) or content == ""):
-            raise BadRequest("content, when given, must be a non-empty string.")  # QuantConnect's MCP server's tests: `content: ""` fails
+            raise BadRequest("content, when given, must be a non-empty string.")  # as the MCP server's tests expect (docs/sandbox.md, "Fidelity")
         self.store.put_files(project_id, {name: content or ""}, format_api_datetime(utcnow()))
-        return {"files": [self._file_body(project_id, name)]}
+        return {"files": self._file_bodies(project_id, {name})}
 
     def files_read(self, params: dict[str, Any]) -> dict[str, Any]:
         project_id, files = self._files(params)
@@ -224,8 +223,8 @@ class Lifecycle:
         if name not in (None, ""):
             if name not in files:
                 raise BadRequest(f"File {str(name)[:200]} not found in project {project_id}.")
-            return {"files": [self._file_body(project_id, name)]}
-        return {"files": [self._file_body(project_id, n) for n in sorted(files)]}
+            return {"files": self._file_bodies(project_id, {name})}
+        return {"files": self._file_bodies(project_id)}
 
     def files_update(self, params: dict[str, Any]) -> dict[str, Any]:
         """With `newName`, a rename (RestResponse); with `content`, new contents (the file back)."""
@@ -244,7 +243,7 @@ class Lifecycle:
         if not isinstance(content, str):
             raise BadRequest("content or newName is required.")
         self.store.put_files(project_id, {name: content}, now)
-        return {"files": [self._file_body(project_id, name)]}
+        return {"files": self._file_bodies(project_id, {name})}
 
     def files_patch(self, params: dict[str, Any]) -> dict[str, Any]:
         project_id, files = self._files(params)
@@ -277,7 +276,7 @@ class Lifecycle:
                 "parameters": []}
 
     def compile_read(self, params: dict[str, Any]) -> dict[str, Any]:
-        project_id = self._project(params)
+        project_id = self.project(params)
         compile_id = params.get("compileId")
         found = self.store.compile(project_id, compile_id) if isinstance(compile_id, str) else None
         if found is None:
@@ -307,7 +306,8 @@ class Lifecycle:
 
     # --- helpers --------------------------------------------------------------
 
-    def _project(self, params: dict[str, Any]) -> int:
+    def project(self, params: dict[str, Any]) -> int:
+        """The project a call is about: every endpoint's one lookup, and its one "not found"."""
         value = params.get("projectId")
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
@@ -317,7 +317,7 @@ class Lifecycle:
 
     def _files(self, params: dict[str, Any]) -> tuple[int, dict[str, str]]:
         """The project and its files; a seeded project gets its language's files the first time they are asked for."""
-        project_id = self._project(params)
+        project_id = self.project(params)
         files = {name: content for name, content, _ in self.store.files(project_id)}
         if not files:
             project = self.store.project(project_id)
@@ -333,10 +333,8 @@ class Lifecycle:
             raise BadRequest(f"{key} is required: a file path inside the project, at most {MAX_TEXT_LENGTH} characters.")
         return name
 
-    def _file_body(self, project_id: int, name: str) -> dict[str, Any]:
-        for file_name, content, modified in self.store.files(project_id):
-            if file_name == name:
-                file_id = int.from_bytes(hashlib.sha256(f"{project_id}/{name}".encode()).digest()[:4], "big")
-                return {"id": file_id, "projectId": project_id, "name": name, "content": content, "modified": modified, "open": False,
-                        "isLibrary": False}
-        raise BadRequest(f"File {name} not found in project {project_id}.")
+    def _file_bodies(self, project_id: int, names: set[str] | None = None) -> list[dict[str, Any]]:
+        """Files as /files/read answers them (all, or those named), from one read of the store."""
+        return [{"id": int.from_bytes(hashlib.sha256(f"{project_id}/{name}".encode()).digest()[:4], "big"), "projectId": project_id,
+                 "name": name, "content": content, "modified": modified, "open": False, "isLibrary": False}
+                for name, content, modified in self.store.files(project_id) if names is None or name in names]

@@ -156,9 +156,8 @@ class SandboxApp:
 
     def projects_read(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("projectId") not in (None, ""):
-            project = self.store.project(_int(params, "projectId"))
-            if project is None:
-                raise BadRequest(f"Project {params['projectId']} not found or not accessible.")
+            project = self.store.project(self.lifecycle.project(params))
+            assert project is not None
             projects = [project]
         else:
             projects = self.store.projects()
@@ -172,18 +171,15 @@ class SandboxApp:
         return {**created, "projects": [_project_body(p, int(self.config.user_id), self.store.description(p.project_id)) for p in created["projects"]]}
 
     def account_read(self, params: dict[str, Any]) -> dict[str, Any]:
-        """lean-cli `lean/models/api.py` QCAccount; QuantConnect's MCP server `src/models.py` AccountResponse."""
+        """The account as lean-cli and QuantConnect's MCP server read it (docs/sandbox.md, "Fidelity")."""
         return {"organizationId": ORGANIZATION_ID, "creditBalance": 1000.0, "card": {"brand": "Visa", "expiration": "12/30", "last4": "4242"}}
 
     def user_read(self, params: dict[str, Any]) -> dict[str, Any]:
-        """lean-cli `lean/components/api/user_client.py` (`lean whoami`): {"user": {name, profile, badge}}."""
+        """The user as `lean whoami` reads it: {"user": {name, profile, badge}} (docs/sandbox.md, "Fidelity")."""
         return {"user": {"name": "Sandbox User", "profile": "https://www.quantconnect.com/u/sandbox-user", "badge": None}}
 
     def _project(self, params: dict[str, Any]) -> int:
-        project_id = _int(params, "projectId")
-        if self.store.project(project_id) is None:
-            raise BadRequest(f"Project {project_id} not found or not accessible.")
-        return project_id
+        return self.lifecycle.project(params)
 
     def _backtest(self, params: dict[str, Any]) -> BacktestRow:
         project_id = self._project(params)
@@ -226,7 +222,7 @@ class SandboxApp:
         name = params.get("name")
         if not isinstance(name, str) or not name:
             raise BadRequest("name is required.")
-        # LEAN's client sends only `count` (Api/Api.cs ReadBacktestChart): a missing range is the whole chart, a missing count every point
+        # LEAN's client sends only `count` (docs/sandbox.md, "Fidelity"): a missing range is the whole chart, a missing count every point
         count = _int(params, "count") if params.get("count") not in (None, "") else 0
         start = _int(params, "start") if params.get("start") not in (None, "") else 0
         end = _int(params, "end") if params.get("end") not in (None, "") else 2**62
@@ -248,7 +244,7 @@ class SandboxApp:
 
     def _page(self, params: dict[str, Any]) -> tuple[int, int]:
         start, end = _int(params, "start"), _int(params, "end")
-        if not 0 <= end - start <= 100:  # LEAN asks for 0..100 by default and refuses only more (Api/Api.cs)
+        if not 0 <= end - start <= 100:  # LEAN asks for 0..100 by default and refuses only more (docs/sandbox.md, "Fidelity")
             raise BadRequest("end - start must be between 0 and 100.")
         return start, end
 
