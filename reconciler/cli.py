@@ -162,6 +162,13 @@ def _planning_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--strict", is_flag=True, help="Warnings (a declared backtest missing live) become errors."),
             click.option("--no-grace", is_flag=True, help="Delete at once what the plan deletes, whatever the manifest's `grace` says (no trash: mark first)."),
             _PARALLELISM,
+            click.option("--caps", "caps_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+                         help="A reviewed YAML file with max_deletes and max_updates (the CI recipes' reconciler-caps.yaml); "
+                              "plan fails when apply would refuse under them."),
+            click.option("--max-deletes", type=click.IntRange(0), metavar="N",
+                         help=f"Refuse a plan that deletes more backtests (default {defaults.DEFAULT_MAX_DELETES}); plan fails when it does."),
+            click.option("--max-updates", type=click.IntRange(0), metavar="N",
+                         help=f"Refuse a plan that updates (renames, re-notes, re-tags) more backtests (default {defaults.DEFAULT_MAX_UPDATES})."),
         ]
     ):
         command = option(command)
@@ -195,6 +202,9 @@ def plan(
     strict: bool,
     no_grace: bool,
     parallelism: int,
+    caps_file: Path | None,
+    max_deletes: int | None,
+    max_updates: int | None,
     fmt: str,
     out: Path | None,
     detailed_exitcode: bool,
@@ -204,7 +214,8 @@ def plan(
     """Show what apply would change, and why."""
     from reconciler.commands import plan as plan_cmd
 
-    options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism, state=state)
+    options = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism, state=state,
+                                   caps_file=caps_file, max_deletes=max_deletes, max_updates=max_updates)
     _run(ctx, plan_cmd.run, options, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode, show_kept=show_kept)
 
 
@@ -218,16 +229,6 @@ def plan(
 )
 @_planning_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--max-deletes", default=defaults.DEFAULT_MAX_DELETES, show_default=True, type=click.IntRange(0), help="Refuse a plan that deletes more backtests."
-)
-@click.option(
-    "--max-updates",
-    default=defaults.DEFAULT_MAX_UPDATES,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Refuse a plan that updates (renames, re-notes, re-tags) more backtests.",
-)
 @click.option(
     "--archive-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -286,9 +287,10 @@ def apply(
     strict: bool,
     no_grace: bool,
     parallelism: int,
+    caps_file: Path | None,
+    max_deletes: int | None,
+    max_updates: int | None,
     yes: bool,
-    max_deletes: int,
-    max_updates: int,
     archive_dir: Path,
     archive_mode: str,
     no_archive: bool,
@@ -312,12 +314,11 @@ def apply(
             "--now, --project, --strict and --no-grace shape a new plan; a saved plan (--plan) is applied as it was reviewed "
             "(make it with `plan --no-grace --out` to delete at once)"
         )
-    planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism)
+    planning = plan_cmd.PlanOptions(paths=paths, now=now, projects=projects, strict=strict, no_grace=no_grace, parallelism=parallelism,
+                                    caps_file=caps_file, max_deletes=max_deletes, max_updates=max_updates)
     options = apply_cmd.ApplyOptions(
         plan_file=plan_file,
         yes=yes,
-        max_deletes=max_deletes,
-        max_updates=max_updates,
         archive_dir=None if no_archive else archive_dir,
         archive_full=archive_mode == "full",
         archive_budget=(archive_max_bytes, archive_max_calls, archive_max_seconds),

@@ -95,7 +95,9 @@ def test_markdown_document(demo_sandbox: SandboxServer) -> None:
     result = plan(demo_sandbox, "--format", "markdown")
     assert result.returncode == 0
     out = result.stdout
-    assert out.startswith("### backtest-reconciler plan\n")
+    # the first line says what the merge job will do, and why: the demo's clean-up is over the default cap
+    assert out.startswith("**Merge will refuse this plan:** it deletes 1,348 backtests, more than --max-deletes 100. "
+                          "If they are intended, apply with --max-deletes 1348\n\n### backtest-reconciler plan\n")
     assert "| Project | Update | Delete | Unchanged | Changes by reason |" in out
     assert (
         "| Momentum v2 (23456789) | 2 | 1,087 | 151 | delete: prune 1,030 · delete\\[0\\] (status failed; older\\_than 3d) 31 · delete\\[1\\] (name scratch-\\*) 26; update: declared 2 |"  # noqa: E501

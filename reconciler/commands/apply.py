@@ -14,7 +14,7 @@ from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.preflight import Preflight, preflight
 from reconciler.apply.records import Archive, ArchiveBudget, Journal, RecordsLock
 from reconciler.apply.result import ApplyResult, render_json, render_text
-from reconciler.commands.plan import PlanOptions, distant_now, make_plan
+from reconciler.commands.plan import PlanOptions, caps_of, distant_now, make_plan
 from reconciler.commands.runtime import Runtime
 from reconciler.defaults import (
     ARCHIVE_MAX_BYTES,
@@ -22,12 +22,11 @@ from reconciler.defaults import (
     ARCHIVE_MAX_SECONDS,
     DEFAULT_ARCHIVE_DIR,
     DEFAULT_JOURNAL,
-    DEFAULT_MAX_DELETES,
-    DEFAULT_MAX_UPDATES,
 )
 from reconciler.engine.guards import apply_refusal, leaves_nothing_completed
 from reconciler.errors import ReconcilerError
 from reconciler.live import reread_live
+from reconciler.manifest.caps import Caps
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.model import Manifest
 from reconciler.models import Action, Backtest
@@ -48,8 +47,6 @@ class ApplyRefused(ReconcilerError):
 class ApplyOptions:
     plan_file: Path | None = None
     yes: bool = False
-    max_deletes: int = DEFAULT_MAX_DELETES
-    max_updates: int = DEFAULT_MAX_UPDATES
     archive_dir: Path | None = DEFAULT_ARCHIVE_DIR  # None: --no-archive
     archive_full: bool = True  # --archive full (charts, orders, insights) or summary (the read alone)
     archive_budget: tuple[int, int, float] = (ARCHIVE_MAX_BYTES, ARCHIVE_MAX_CALLS, ARCHIVE_MAX_SECONDS)  # bytes, calls, seconds per backtest
@@ -86,7 +83,7 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
         client = rt.client(planning.parallelism)
         live = {state.project_id: {b.id: b for b in state.backtests} for state in states}
     checked = preflight(plan, live)
-    _guard(plan, checked, live, options)
+    _guard(plan, checked, live, caps_of(planning))
     if not checked.tasks:
         print(_nothing_to_do(checked), file=human)
         _emit(rt, options, ApplyResult(plan, checked, Execution(), options.journal, options.archive_dir), human, summary=False)
@@ -149,7 +146,7 @@ def _refuse_errors(plan: Plan) -> None:
         raise ApplyRefused(f"the plan has {len(plan.errors)} error(s) (shown above); nothing was applied")
 
 
-def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]], options: ApplyOptions) -> None:
+def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]], caps: Caps) -> None:
     """Every guard apply runs before its first call, in engine/guards.py; a refusal applies nothing."""
     deleting: dict[int, set[str]] = defaultdict(set)
     for task in checked.tasks:
@@ -158,8 +155,8 @@ def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]],
     emptied = [project.title for project in plan.projects
                if not project.allow_empty and leaves_nothing_completed(live.get(project.project_id, {}).values(), deleting[project.project_id])]
     refusal = apply_refusal(stale=checked.stale, unsafe=checked.unsafe, deletes=checked.deletes,
-                            updates=sum(1 for t in checked.tasks if t.action == Action.UPDATE), max_deletes=options.max_deletes,
-                            max_updates=options.max_updates, emptied=emptied)
+                            updates=sum(1 for t in checked.tasks if t.action == Action.UPDATE), max_deletes=caps.max_deletes,
+                            max_updates=caps.max_updates, emptied=emptied, source=caps.source)
     if refusal:
         raise ApplyRefused(refusal)
 

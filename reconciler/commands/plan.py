@@ -13,6 +13,7 @@ from reconciler.commands.runtime import Runtime
 from reconciler.defaults import DEFAULT_MAX_DELETES, DEFAULT_MAX_UPDATES, PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.fsutil import write_atomic
+from reconciler.manifest.caps import Caps, load_caps
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
@@ -33,6 +34,27 @@ class PlanOptions:
     no_grace: bool = False  # delete at once, whatever the projects' `grace` says
     parallelism: int = PARALLELISM
     state: Path | None = None
+    caps_file: Path | None = None  # the reviewed caps file (docs/design.md, "The GitOps workflow"); or the two options below
+    max_deletes: int | None = None
+    max_updates: int | None = None
+
+    @property
+    def guarded(self) -> bool:
+        """Caps were asked for (a file or an option): plan then fails when the merge would refuse, as apply will."""
+        return self.caps_file is not None or self.max_deletes is not None or self.max_updates is not None
+
+
+def caps_of(options: PlanOptions) -> Caps:
+    """The caps plan judges and apply enforces: from the caps file, or from the options, or the defaults; never a mix."""
+    if options.caps_file is not None:
+        if options.max_deletes is not None or options.max_updates is not None:
+            raise ConfigError(f"--caps {options.caps_file} holds the caps; leave out --max-deletes and --max-updates "
+                              "(or leave out --caps): the caps come from one place")
+        return load_caps(options.caps_file)
+    if options.max_deletes is None and options.max_updates is None:
+        return Caps()
+    return Caps(DEFAULT_MAX_DELETES if options.max_deletes is None else options.max_deletes,
+                DEFAULT_MAX_UPDATES if options.max_updates is None else options.max_updates, "options")
 
 
 def reference_time(text: str | None) -> datetime:
@@ -62,12 +84,14 @@ def distant_now(options: PlanOptions) -> str | None:
 def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectState]]:
     """Load the manifest (all checks before any network call), fetch what it needs, plan."""
     manifest = load_manifest(options.paths)
+    caps = caps_of(options)
     now = reference_time(options.now)
     if options.state is not None:
         states, source = states_from_file(options.state, manifest.projects, options.projects)
         plan = build_plan(states, now, manifest_digest=manifest.digest, api_url=source.get("api_url", ""), declared_anywhere=manifest.declared_anywhere,
                           strict=options.strict, state_source=source, warnings=manifest.warnings,
                           grace=not options.no_grace)
+        plan.caps = caps
         return plan, states
     from reconciler.live import (  # here: an offline plan never loads the HTTP stack
         FetchStats,
@@ -93,6 +117,7 @@ def make_plan(rt: Runtime, options: PlanOptions) -> tuple[Plan, list[ProjectStat
         warnings=manifest.warnings,
         grace=not options.no_grace,
     )
+    plan.caps = caps
     return plan, states
 
 
@@ -106,8 +131,13 @@ def emit(rt: Runtime, plan: Plan, fmt: str, show_kept: bool = False) -> None:
             rt.err(f"error: {error}")
 
 
-def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path]) -> str:
-    """The apply command that, pasted, applies this saved plan: with the caps it needs raised, never more."""
+def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path], options: PlanOptions | None = None) -> str:
+    """The apply command that, pasted, applies this saved plan: with the caps this plan was checked against (the caps
+    file, when there is one), or the caps it needs raised, never more."""
+    flags = "--sandbox " if rt.options.sandbox else ""
+    manifest = " ".join(shlex.quote(str(p)) for p in paths)
+    if options is not None and options.caps_file is not None:
+        return f"reconciler {flags}apply --plan {shlex.quote(str(out))} {manifest} --caps {shlex.quote(str(options.caps_file))}"
     totals = plan.totals()
     caps = "".join(
         f" --max-{word} {count}"
@@ -117,8 +147,6 @@ def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path]) -> str
         )
         if count > default
     )  # marks and unmarks are tag updates: they count against --max-updates
-    flags = "--sandbox " if rt.options.sandbox else ""
-    manifest = " ".join(shlex.quote(str(p)) for p in paths)
     return f"reconciler {flags}apply --plan {shlex.quote(str(out))} {manifest}{caps}"
 
 
@@ -130,8 +158,12 @@ def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | Non
         if plan.state:
             rt.err(f"Saved the plan to {out} (planned offline: review it with `reconciler show {out}`; apply needs a plan of the live API).")
         else:
-            rt.err(f"Saved the plan to {out}; apply exactly this plan with: {apply_hint(rt, plan, out, options.paths)}")
+            rt.err(f"Saved the plan to {out}; apply exactly this plan with: {apply_hint(rt, plan, out, options.paths, options)}")
     if plan.errors:
+        return exit_codes.ERROR
+    verdict = plan.verdict
+    if options.guarded and verdict is not None and not verdict.applies:
+        rt.err(f"error: {verdict.line}")
         return exit_codes.ERROR
     if detailed_exitcode and plan.has_changes:
         return exit_codes.CHANGES

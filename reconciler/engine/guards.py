@@ -3,6 +3,7 @@ and what apply refuses before its first call. Pure: the callers gather the facts
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
 from reconciler.defaults import DEFAULT_MAX_DELETES, DEFAULT_MAX_UPDATES
@@ -40,9 +41,10 @@ def can_only_delete_all(spec: ProjectSpec) -> bool:
 
 
 def apply_refusal(*, stale: Sequence[str], unsafe: Sequence[str], deletes: int, updates: int, max_deletes: int, max_updates: int,
-                  emptied: Sequence[str]) -> str | None:
+                  emptied: Sequence[str], source: str = "options") -> str | None:
     """Why apply must not start, or None: a stale saved plan, a delete of what must never be deleted, more deletes or updates
-    than the caps (marks and unmarks are updates), a project left without a completed backtest."""
+    than the caps (marks and unmarks are updates), a project left without a completed backtest. `source` is where the caps
+    came from (a caps file's name, `options` or `defaults`): the refusal says where to raise them."""
     if stale:
         lines = "\n".join(f"  {line}" for line in stale)
         return (f"the saved plan is stale: the live state changed since it was made; nothing was applied:\n{lines}\n"
@@ -50,13 +52,53 @@ def apply_refusal(*, stale: Sequence[str], unsafe: Sequence[str], deletes: int, 
     if unsafe:
         lines = "\n".join(f"  {line}" for line in unsafe)
         return f"the plan deletes backtests that must never be deleted; nothing was applied:\n{lines}"
-    if deletes > max_deletes:
-        return (f"this plan deletes {deletes:,} backtests, more than --max-deletes {max_deletes:,} "
-                f"(default {DEFAULT_MAX_DELETES}); nothing was applied. Review the plan, then re-run with --max-deletes {deletes}")
-    if updates > max_updates:
-        return (f"this plan updates {updates:,} backtests, more than --max-updates {max_updates:,} "
-                f"(default {DEFAULT_MAX_UPDATES}); nothing was applied. Review the renames, then re-run with --max-updates {updates}")
+    for word, count, cap, default, what in (("deletes", deletes, max_deletes, DEFAULT_MAX_DELETES, "the plan"),
+                                            ("updates", updates, max_updates, DEFAULT_MAX_UPDATES, "the renames")):
+        if count <= cap:
+            continue
+        if source in ("options", "defaults"):
+            return (f"this plan {word} {count:,} backtests, more than --max-{word} {cap:,} (default {default}); nothing was applied. "
+                    f"Review {what}, then re-run with --max-{word} {count}")
+        return (f"this plan {word} {count:,} backtests, more than max_{word} {cap:,} in {source}; nothing was applied. "
+                f"Review {what}, then raise max_{word} to {count} in {source} (a reviewed change, like the manifest)")
     if emptied:
         return (f"the plan would leave project {emptied[0]} without a single completed backtest; nothing was applied "
                 "(set allow_empty: true on the project if that is intended)")
     return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the merge job will do with a reviewed plan: the pull-request comment's first line (docs/design.md, "The GitOps workflow")."""
+
+    applies: bool
+    why: str
+
+    @property
+    def head(self) -> str:
+        return "Merge will apply this plan" if self.applies else "Merge will refuse this plan"
+
+    @property
+    def line(self) -> str:
+        return f"{self.head}: {self.why}"
+
+
+def merge_verdict(*, errors: int, offline: str | None, deletes: int, updates: int, max_deletes: int, max_updates: int, source: str) -> Verdict:
+    """The plan-time half of apply's refusal (apply_refusal): errors, the caps, and a plan made offline. Stale and unsafe
+    deletes can only be known when apply reads the backtests again, so an applying verdict says so."""
+    if errors:
+        return Verdict(False, f"the plan has {errors:,} error(s), listed below; fix the manifest and push again")
+    if offline is not None:
+        return Verdict(False, f"it was planned offline against a recorded state ({offline}), as a fork's pull request is; "
+                              "a maintainer plans it against the live API (push the branch to this repository) before merging")
+    from_file = source not in ("", "options", "defaults")
+    for word, count, cap in (("deletes", deletes, max_deletes), ("updates", updates, max_updates)):
+        if count <= cap:
+            continue
+        if from_file:
+            return Verdict(False, f"it {word} {count:,} backtests, more than max_{word} {cap:,} in {source}. "
+                                  f"If they are intended, raise max_{word} to {count} in {source} in this pull request")
+        return Verdict(False, f"it {word} {count:,} backtests, more than --max-{word} {cap:,}. If they are intended, apply with --max-{word} {count}")
+    where = f" in {source}" if from_file else ""
+    return Verdict(True, f"{deletes:,} deletes (max_deletes {max_deletes:,}) and {updates:,} updates (max_updates {max_updates:,}){where}; "
+                         "a backtest that changes before the merge is refused as stale, and one created after it is not touched")

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
+from reconciler.engine.guards import Verdict, merge_verdict
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
+from reconciler.manifest.caps import Caps
 from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
 from reconciler.models import MANAGED_FIELDS, Action, Change, Grace, Reason, is_backtest_id, project_title, trash_day
 from reconciler.timeutil import format_iso, parse_datetime
@@ -208,6 +210,7 @@ class Plan:
     created_at: str = ""
     state: dict[str, Any] | None = None  # set when planned against a recorded state file
     general_warnings: list[str] = field(default_factory=list)  # about no one project: rules that do nothing, a distant --now
+    caps: Caps | None = None  # the caps the plan was judged against (the merge verdict); None in a plan file without them
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
 
@@ -217,6 +220,19 @@ class Plan:
             for key, value in project.summary().items():
                 totals[key] += value
         return totals
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """What the merge job will do with this plan under its caps (engine.guards.merge_verdict); None without caps."""
+        if self.caps is None:
+            return None
+        totals = self.totals()
+        offline = None
+        if self.state is not None:
+            offline = f"recorded {self.state.get('recorded_at') or 'at an unknown time'}, {self.state.get('age') or 'age unknown'}"
+        return merge_verdict(errors=len(self.errors), offline=offline, deletes=totals["delete"],
+                             updates=totals["update"] + totals["mark"] + totals["unmark"], max_deletes=self.caps.max_deletes,
+                             max_updates=self.caps.max_updates, source=self.caps.source)
 
     @cached_property
     def now(self) -> datetime:
@@ -248,6 +264,10 @@ class Plan:
         if self.general_warnings:
             data["warnings"] = self.general_warnings
         data["summary"] = self.totals()
+        if self.caps is not None:
+            data["caps"] = self.caps.to_dict()
+            verdict = self.verdict
+            data["verdict"] = {"applies": verdict.applies, "why": verdict.why} if verdict else None
         data["declared_anywhere"] = self.declared_anywhere
         data["projects"] = [p.to_dict() for p in self.projects]
         return data
@@ -271,7 +291,7 @@ class Plan:
             return cls(reference_time=data["reference_time"], manifest_digest=str(data["manifest_digest"]), api_url=str(data["api_url"]),
                        projects=[ProjectPlan.from_dict(p) for p in data["projects"]], declared_anywhere=dict(declared),
                        created_at=str(data.get("created_at", "")), state=data.get("state"), tool_version=str(data.get("tool_version", "")),
-                       general_warnings=[str(w) for w in data.get("warnings", [])])
+                       general_warnings=[str(w) for w in data.get("warnings", [])], caps=Caps.from_dict(data.get("caps")))
         except PlanFileError as exc:
             raise PlanFileError(f"plan file is damaged ({exc}); re-run plan") from None
         except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:

@@ -236,7 +236,9 @@ def render_markdown(plan: Plan, *, color: bool = False, show_kept: bool = False,
     """
     md = markdown_safe
     totals = plan.totals()
+    verdict = plan.verdict
     head = [
+        *([f"**{verdict.head}:** {md(verdict.why)}", ""] if verdict else []),
         "### backtest-reconciler plan",
         "",
         f"**{summary_line(plan)}**",
