@@ -162,7 +162,7 @@ def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | Non
     if plan.errors:
         return exit_codes.ERROR
     verdict = plan.verdict
-    if options.guarded and verdict is not None and not verdict.applies:
+    if options.guarded and verdict is not None and not verdict.applies and verdict.blocking:
         rt.err(f"error: {verdict.line}")
         return exit_codes.ERROR
     if detailed_exitcode and plan.has_changes:

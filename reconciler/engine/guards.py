@@ -73,6 +73,7 @@ class Verdict:
 
     applies: bool
     why: str
+    blocking: bool = True  # a refusal that a guarded plan fails on; an offline plan within the caps is refused only for being offline
 
     @property
     def head(self) -> str:
@@ -89,8 +90,12 @@ def merge_verdict(*, errors: int, offline: str | None, deletes: int, updates: in
     if errors:
         return Verdict(False, f"the plan has {errors:,} error(s), listed below; fix the manifest and push again")
     if offline is not None:
+        live = merge_verdict(errors=errors, offline=None, deletes=deletes, updates=updates, max_deletes=max_deletes, max_updates=max_updates,
+                             source=source)
         return Verdict(False, f"it was planned offline against a recorded state ({offline}), as a fork's pull request is; "
-                              "a maintainer plans it against the live API (push the branch to this repository) before merging")
+                              "a maintainer plans it against the live API (push the branch to this repository) before merging. "
+                              f"Against that state, {'it is within the caps' if live.applies else 'it would be refused too'}: {live.why}",
+                       blocking=not live.applies)
     from_file = source not in ("", "options", "defaults")
     for word, count, cap in (("deletes", deletes, max_deletes), ("updates", updates, max_updates)):
         if count <= cap:
