@@ -68,7 +68,7 @@ def test_plan_and_apply_read_the_same_caps_file(demo_sandbox: SandboxServer, tmp
     # the merge job refuses the same plan under the same file, saying where the cap lives; nothing is deleted
     before = sum(len(demo_sandbox.store.backtests(p.project_id)) for p in demo_sandbox.store.projects())
     merge = run_cli("apply", "--plan", "plan.json", str(EXAMPLE), "--caps", str(caps), env=cli_env(demo_sandbox.url), cwd=tmp_path)
-    assert merge.returncode == 1 and f"more than max_deletes 200 in reconciler-caps.yaml; nothing was applied" in merge.stderr
+    assert merge.returncode == 1 and "more than max_deletes 200 in reconciler-caps.yaml; nothing was applied" in merge.stderr
     assert sum(len(demo_sandbox.store.backtests(p.project_id)) for p in demo_sandbox.store.projects()) == before
     # raised in review: the plan says the merge will apply it, and exits as plan does
     caps.write_text(f"max_deletes: {DEMO_DELETES}\n")
