@@ -355,6 +355,43 @@ def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, par
     _run(ctx, import_cmd.run, projects, with_notes, parallelism)
 
 
+_JOURNAL_TO_READ = click.option(
+    "--journal",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=defaults.DEFAULT_JOURNAL,
+    show_default=True,
+    help="The journal apply wrote (its --journal).",
+)
+_SINCE = click.option("--since", metavar="TIMESTAMP", help="Only what apply did at or after this time (ISO 8601: 2026-11-28 or 2026-11-28T09:00:00Z).")
+
+
+@cli.command()
+@_JOURNAL_TO_READ
+@click.option("--project", type=int, metavar="ID", help="Only this project's backtests.")
+@_SINCE
+@_format("text", "json", help="json: every run and step, for scripts.")
+@click.pass_context
+def history(ctx: click.Context, journal: Path, project: int | None, since: str | None, fmt: str) -> None:
+    """What apply did: each run (start, end, plan and manifest digests, counts) and each backtest's outcome, offline."""
+    from reconciler.commands import history as history_cmd
+
+    _run(ctx, history_cmd.run, journal, project, since, fmt)
+
+
+@cli.command()
+@_JOURNAL_TO_READ
+@_SINCE
+@click.option("--out", type=click.Path(path_type=Path), help="Save the revert plan (JSON) for `apply --plan`.")
+@_FORMAT
+@_PARALLELISM
+@click.pass_context
+def revert(ctx: click.Context, journal: Path, since: str | None, out: Path | None, fmt: str, parallelism: int) -> None:
+    """A plan that puts back the names, notes and tags apply changed (deletes are listed with their archives)."""
+    from reconciler.commands import revert as revert_cmd
+
+    _run(ctx, revert_cmd.run, journal, since, out, fmt, parallelism)
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--project", "projects", multiple=True, metavar="ID_OR_NAME", help="Project to record (repeatable); PATHS add the manifest's projects.")

@@ -98,8 +98,9 @@ class RecordsLock:
 class Journal:
     """JSON lines: an `intent` line (fsync'd) before each mutating call, a `done` line with its outcome after."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, run: str = "") -> None:
         self.path = path
+        self.run = run  # every line names the apply run it belongs to (`history` groups by it; docs/design.md, "Records")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
@@ -128,8 +129,16 @@ class Journal:
     def record(self, **fields: Any) -> None:
         self._write({"phase": "done", **fields}, sync=False)
 
+    def start(self, **fields: Any) -> None:
+        """The run's first line: what was applied (plan and manifest digests, API, reference time), durable before any call."""
+        self._write({"phase": "start", **fields}, sync=True)
+
+    def end(self, **fields: Any) -> None:
+        """The run's last line: counts per outcome. A run without it was stopped hard (kill -9, power)."""
+        self._write({"phase": "end", **fields}, sync=True)
+
     def _write(self, fields: dict[str, Any], sync: bool) -> None:
-        data = (json.dumps({"time": format_iso(utcnow()), **fields}, ensure_ascii=False) + "\n").encode()
+        data = (json.dumps({"time": format_iso(utcnow()), "run": self.run, **fields}, ensure_ascii=False) + "\n").encode()
         with self._lock:
             try:
                 written = os.write(self._fd, data)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from reconciler import exit_codes
+from reconciler import __version__, exit_codes
 from reconciler.api.client import QuantConnectClient
 from reconciler.apply.executor import Execution, ExecutionSettings, Executor
 from reconciler.apply.preflight import Preflight, preflight
@@ -93,15 +96,25 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
     settings = ExecutionSettings(parallelism=planning.parallelism, fail_fast=options.fail_fast, max_rps=options.max_rps,
                                  archive_budget=ArchiveBudget(*options.archive_budget))
     progress = Progress(len(checked.tasks), rt.stderr, interactive=rt.stderr.isatty())
-    journal = Journal(options.journal)
+    journal = Journal(options.journal, run=secrets.token_hex(8))
     try:
+        journal.start(plan_digest=plan_digest(plan), manifest_digest=plan.manifest_digest, api_url=plan.api_url, reference_time=plan.reference_time,
+                      plan_file=str(options.plan_file) if options.plan_file else None, actions=len(checked.tasks), tool_version=__version__)
         archive = Archive(options.archive_dir, full=options.archive_full) if options.archive_dir else None
         execution = Executor(client, journal, archive, settings, progress).run(plan, checked.tasks)
+        result = ApplyResult(plan, checked, execution, options.journal, options.archive_dir)
+        journal.end(summary=result.counts(), interrupted_by=execution.interrupted_by, halted=execution.halted)
     finally:
         journal.close()
-    result = ApplyResult(plan, checked, execution, options.journal, options.archive_dir)
     _emit(rt, options, result, human)
     return result.exit_code
+
+
+def plan_digest(plan: Plan) -> str:
+    """The plan's identity in the journal: its decisions as the plan file holds them, without when it was written."""
+    document = plan.to_dict()
+    document.pop("created_at", None)
+    return "sha256:" + hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _saved_plan(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> tuple[Plan, Manifest | None]:
