@@ -453,7 +453,7 @@ def archive() -> None:
 @archive.command("ls")
 @_ARCHIVE_DIR
 @click.option("--project", type=int, metavar="ID", help="Only this project.")
-@_format("text", "json")
+@_format("text", "json", "csv", help="text for people; json and csv for scripts and spreadsheets.")
 @click.pass_context
 def archive_ls(ctx: click.Context, archive_dir: Path, project: int | None, fmt: str) -> None:
     """List archives: id, name, created, key statistics, size, when archived."""
@@ -475,15 +475,16 @@ def archive_show(ctx: click.Context, backtest_id: str, archive_dir: Path) -> Non
 
 @archive.command("export")
 @click.argument("backtest_id")
-@click.option("--what", type=click.Choice(["equity", "orders"]), required=True)
-@_format("csv")
+@click.option("--what", required=True, metavar="equity|orders|insights|chart:NAME",
+              help="The equity curve, the orders (LEAN's names for type, status, direction), the insights, or any chart by name.")
+@_format("csv", "json", help="csv: a header row, then one row per point, order or insight; json: one document.")
 @_ARCHIVE_DIR
 @click.pass_context
 def archive_export(ctx: click.Context, backtest_id: str, what: str, fmt: str, archive_dir: Path) -> None:
-    """The equity curve or the orders as CSV (with a header row) on standard output."""
+    """Export part of an archive on standard output, for a spreadsheet or a script."""
     from reconciler.commands import archive as archive_cmd
 
-    _run(ctx, archive_cmd.export, archive_dir, backtest_id, what)
+    _run(ctx, archive_cmd.export, archive_dir, backtest_id, what, fmt)
 
 
 # --- sandbox --------------------------------------------------------------------

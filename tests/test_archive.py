@@ -146,6 +146,28 @@ def test_archive_commands_read_it_back_offline(start_sandbox: Callable[..., Sand
     assert float(equity[-1][1]) == candles[-1][-1]  # a candle's close
     orders = list(csv.reader(io.StringIO(run_cli("archive", "export", row.backtest_id, "--what", "orders", env=offline, cwd=tmp_path).stdout)))
     assert orders[0][:3] == ["id", "time", "symbol"] and len(orders) == 1 + int(row.statistics["trades"])
+    # LEAN's names, not its numbers: the sandbox's orders are market orders, filled, bought or sold
+    columns = orders[0]
+    assert {(o[columns.index("type")], o[columns.index("status")]) for o in orders[1:]} == {("Market", "Filled")}
+    assert {o[columns.index("direction")] for o in orders[1:]} <= {"Buy", "Sell"} and len({o[columns.index("direction")] for o in orders[1:]}) == 2
+    exported = json.loads(run_cli("archive", "export", row.backtest_id, "--what", "orders", "--format", "json", env=offline, cwd=tmp_path).stdout)
+    assert exported["format_version"] == 1 and exported["rows"][0]["type"] == "Market" and exported["rows"][0]["status"] == "Filled"
+    insights = list(csv.reader(io.StringIO(run_cli("archive", "export", row.backtest_id, "--what", "insights", env=offline, cwd=tmp_path).stdout)))
+    assert insights[0][:3] == ["id", "generatedTime", "closeTime"] and len(insights) == 1 + int(row.statistics["trades"]) // 2
+    assert {i[insights[0].index("direction")] for i in insights[1:]} <= {"Up", "Down", "Flat"}
+    drawdown = list(csv.reader(io.StringIO(run_cli("archive", "export", row.backtest_id, "--what", "chart:Drawdown", env=offline, cwd=tmp_path).stdout)))
+    assert drawdown[0] == ["series", "time", "value", "open", "high", "low"] and len(drawdown) > 1 and drawdown[1][0] == "Equity Drawdown"
+    chart = json.loads(run_cli("archive", "export", row.backtest_id, "--what", "chart:Strategy Equity", "--format", "json", env=offline, cwd=tmp_path).stdout)
+    assert chart["rows"][-1]["value"] == candles[-1][-1] and chart["rows"][-1]["open"] == candles[-1][1]
+    nope = run_cli("archive", "export", row.backtest_id, "--what", "chart:Nope", env=offline, cwd=tmp_path)
+    assert nope.returncode == 1 and "has no chart 'Nope'; its charts: Strategy Equity" in nope.stderr
+    bogus = run_cli("archive", "export", row.backtest_id, "--what", "trades", env=offline, cwd=tmp_path)
+    assert bogus.returncode == 1 and "say equity, orders, insights or chart:NAME" in bogus.stderr
+    # ls for scripts and spreadsheets
+    as_json = json.loads(run_cli("archive", "ls", "--format", "json", env=offline, cwd=tmp_path).stdout)
+    assert as_json["format_version"] == 1 and row.backtest_id in {a["backtest"] for a in as_json["archives"]}
+    as_csv = list(csv.reader(io.StringIO(run_cli("archive", "ls", "--format", "csv", env=offline, cwd=tmp_path).stdout)))
+    assert as_csv[0][:2] == ["project", "backtest"] and len(as_csv) == 1 + len(as_json["archives"])
     # an index line lost (a crash between the file and its line): ls still finds the archive
     (tmp_path / ".reconciler" / "archive" / "index.jsonl").write_text("")
     assert row.backtest_id in run_cli("archive", "ls", env=offline, cwd=tmp_path).stdout
@@ -192,3 +214,12 @@ def test_a_seed_may_carry_what_a_backtest_produced(start_sandbox: Callable[..., 
         for params in asked:
             spec_validator(schema).validate(params)
             assert endpoint == "backtests/chart/read" or params["end"] - params["start"] < 100  # pages as the spec limits them
+
+
+def test_lean_enum_names_and_what_is_not_one() -> None:
+    from reconciler.commands.archive import ORDER_DIRECTIONS, ORDER_STATUSES, ORDER_TYPES, enum_name
+
+    assert [enum_name(ORDER_TYPES, n) for n in (0, 1, 11)] == ["Market", "Limit", "TrailingStop"]
+    assert [enum_name(ORDER_STATUSES, n) for n in (3, 5, 4)] == ["Filled", "Canceled", 4]  # LEAN has no status 4: the number stays
+    assert [enum_name(ORDER_DIRECTIONS, n) for n in (1, -1, 99)] == ["Sell", -1, 99]
+    assert enum_name(ORDER_TYPES, "limit") == "Limit" and enum_name(ORDER_TYPES, True) is True and enum_name(ORDER_STATUSES, None) is None

@@ -25,10 +25,23 @@ SPARKS = "▁▂▃▄▅▆▇█"
 EQUITY = ("Strategy Equity", "Equity")
 
 
+ARCHIVE_FORMAT_VERSION = 1  # of the JSON `archive ls` and `archive export` print
+LS_COLUMNS = ("project", "backtest", "created", "sharpe_ratio", "net_profit", "orders", "size", "archived_at", "name")
+
+
 def ls(rt: Runtime, directory: Path, project: int | None = None, fmt: str = "text") -> int:
     rows = archive_entries(directory, project, warn=rt.err)
     if fmt == "json":
-        rt.stdout.write(json.dumps({"archives": rows}, ensure_ascii=False) + "\n")
+        rt.stdout.write(json.dumps({"format_version": ARCHIVE_FORMAT_VERSION, "archives": rows}, ensure_ascii=False) + "\n")
+        return exit_codes.OK
+    if fmt == "csv":
+        writer = csv.writer(rt.stdout, lineterminator="\n")
+        writer.writerow(LS_COLUMNS)
+        for row in rows:
+            stats = _dict(row.get("statistics"))
+            values = (row.get("project"), row.get("backtest"), row.get("created"), stats.get("Sharpe Ratio"), stats.get("Net Profit"),
+                      row.get("orders", 0), row.get("size", 0), row.get("archived_at"), row.get("name"))
+            writer.writerow([spreadsheet_safe("" if value is None else value) for value in values])
         return exit_codes.OK
     rt.out(f"{'PROJECT':>9}  {'BACKTEST':<32}  {'CREATED':<19}  {'SHARPE':>7}  {'NET PROFIT':>10}  {'ORDERS':>6}  {'SIZE':>8}  {'ARCHIVED':<20}  NAME")
     for row in rows:
@@ -79,29 +92,113 @@ def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
     return exit_codes.OK
 
 
-def export(rt: Runtime, directory: Path, backtest_id: str, what: str) -> int:
+#: LEAN's enums as it numbers them (Common/Orders/OrderTypes.cs; Common/Algorithm/Framework/Alphas/InsightType.cs and
+#: InsightDirection.cs): the export writes the names, so a spreadsheet reads `Limit, Filled, Sell`, not `1, 3, 1`.
+ORDER_TYPES = ("Market", "Limit", "StopMarket", "StopLimit", "MarketOnOpen", "MarketOnClose", "OptionExercise", "LimitIfTouched",
+               "ComboMarket", "ComboLimit", "ComboLegLimit", "TrailingStop")
+ORDER_STATUSES = {0: "New", 1: "Submitted", 2: "PartiallyFilled", 3: "Filled", 5: "Canceled", 6: "None", 7: "Invalid", 8: "CancelPending",
+                  9: "UpdateSubmitted"}
+ORDER_DIRECTIONS = ("Buy", "Sell", "Hold")
+INSIGHT_TYPES = ("Price", "Volatility")
+INSIGHT_DIRECTIONS = {-1: "Down", 0: "Flat", 1: "Up"}
+ORDER_COLUMNS = ("id", "time", "symbol", "type", "status", "direction", "quantity", "price", "value", "tag")
+INSIGHT_COLUMNS = ("id", "generatedTime", "closeTime", "symbol", "ticker", "type", "direction", "period", "magnitude", "confidence", "weight",
+                   "scoreDirection", "scoreMagnitude", "sourceModel", "tag")
+CHART_COLUMNS = ("series", "time", "value", "open", "high", "low")
+WHATS = "equity, orders, insights or chart:NAME"
+
+
+def enum_name(names: Any, value: Any) -> Any:
+    """LEAN's name for an enum number; a name stays a name (LEAN writes some enums as strings), anything else as it is."""
+    if type(value) is int:
+        if isinstance(names, dict):
+            return names.get(value, value)
+        return names[value] if 0 <= value < len(names) else value
+    if isinstance(value, str) and value and not isinstance(names, dict):
+        match = [name for name in names if name.lower() == value.lower()]
+        return match[0] if match else value
+    if isinstance(value, str) and isinstance(names, dict):
+        match = [name for name in names.values() if name.lower() == value.lower()]
+        return match[0] if match else value
+    return value
+
+
+def _named_order(order: dict[str, Any]) -> dict[str, Any]:
+    symbol = order.get("symbol")
+    return {**order, "symbol": symbol.get("value", "") if isinstance(symbol, dict) else symbol, "type": enum_name(ORDER_TYPES, order.get("type")),
+            "status": enum_name(ORDER_STATUSES, order.get("status")), "direction": enum_name(ORDER_DIRECTIONS, order.get("direction"))}
+
+
+def _named_insight(insight: dict[str, Any]) -> dict[str, Any]:
+    return {**insight, "type": enum_name(INSIGHT_TYPES, insight.get("type")), "direction": enum_name(INSIGHT_DIRECTIONS, insight.get("direction")),
+            "generatedTime": _time(insight.get("generatedTime")), "closeTime": _time(insight.get("closeTime"))}
+
+
+def export(rt: Runtime, directory: Path, backtest_id: str, what: str, fmt: str = "csv") -> int:
+    if what not in ("equity", "orders", "insights") and not (what.startswith("chart:") and len(what) > len("chart:")):
+        raise ArchiveError(f"--what {what!r}: say {WHATS} (a chart by the name `archive show` lists, e.g. chart:Drawdown)")
     document = load_archive(find(directory, backtest_id))
-    writer = csv.writer(rt.stdout, lineterminator="\n")
     if what == "equity":
         points = _equity(document)
         if not points:
             raise ArchiveError(f"the archive of {backtest_id} has no equity curve (a summary archive, or a backtest that never ran)")
-        writer.writerow(["time", "equity"])
-        for x, y in points:
-            writer.writerow([_time(x), y])
+        return _write(rt, fmt, backtest_id, what, ("time", "equity"), [{"time": _time(x), "equity": y} for x, y in points])
+    if what.startswith("chart:"):
+        name = what[len("chart:"):]
+        charts = _dict(document.get("charts"))
+        if name not in charts:
+            shown = ", ".join(map(_text, charts)) or "none (a summary archive)"
+            raise ArchiveError(f"the archive of {backtest_id} has no chart {_text(name)!r}; its charts: {shown}")
+        return _write(rt, fmt, backtest_id, what, CHART_COLUMNS, _chart_rows(_dict(charts[name])))
+    if what not in document:
+        raise ArchiveError(f"the archive of {backtest_id} is a summary archive: it has no {what}")
+    if not isinstance(document[what], list):
+        raise ArchiveError(f"the archive of {backtest_id} is damaged: its {what} are not a list")
+    rows = [(_named_order if what == "orders" else _named_insight)(_dict(item)) for item in document[what]]
+    return _write(rt, fmt, backtest_id, what, ORDER_COLUMNS if what == "orders" else INSIGHT_COLUMNS, rows)
+
+
+def _chart_rows(chart: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every point of every series, one row each: `[t, y]` and `{x, y}` points as time and value, candles `[t, o, h, l, c]`
+    with their close as the value."""
+    rows = []
+    for series_name, series in _dict(chart.get("series")).items():
+        for point in _list(_dict(series).get("values")):
+            if isinstance(point, list) and len(point) >= 5:
+                rows.append({"series": series_name, "time": _time(point[0]), "value": point[4], "open": point[1], "high": point[2], "low": point[3]})
+            elif isinstance(point, list) and len(point) >= 2:
+                rows.append({"series": series_name, "time": _time(point[0]), "value": point[1]})
+            elif isinstance(point, dict) and "x" in point:
+                rows.append({"series": series_name, "time": _time(point["x"]), "value": point.get("y")})
+    return rows
+
+
+def _write(rt: Runtime, fmt: str, backtest_id: str, what: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> int:
+    """CSV with a header row (cells a spreadsheet will not run), or one JSON document with its format_version."""
+    if fmt == "json":
+        document = {"format_version": ARCHIVE_FORMAT_VERSION, "backtest": backtest_id, "what": what, "rows": _finite(rows)}
+        rt.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
         return exit_codes.OK
-    if "orders" not in document:
-        raise ArchiveError(f"the archive of {backtest_id} is a summary archive: it has no orders")
-    if not isinstance(document["orders"], list):
-        raise ArchiveError(f"the archive of {backtest_id} is damaged: its orders are not a list")
-    columns = ["id", "time", "symbol", "type", "status", "direction", "quantity", "price", "value", "tag"]
+    writer = csv.writer(rt.stdout, lineterminator="\n")
     writer.writerow(columns)
-    for order in document["orders"]:
-        order = _dict(order)
-        symbol = order.get("symbol")
-        row = {**order, "symbol": symbol.get("value", "") if isinstance(symbol, dict) else symbol}
-        writer.writerow([spreadsheet_safe(row.get(column, "")) for column in columns])
+    for row in rows:
+        writer.writerow([spreadsheet_safe(_cell(row.get(column, ""))) for column in columns])
     return exit_codes.OK
+
+
+def _finite(value: Any) -> Any:
+    """JSON without NaN or Infinity (which no JSON reader but Python's accepts): null instead, wherever they are."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
 
 
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
