@@ -346,13 +346,19 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, show_kept: bool) -> None
 @cli.command("import")
 @click.option("--project", "projects", multiple=True, required=True, metavar="ID_OR_NAME", help="Project to import (repeatable).")
 @click.option("--with-notes", is_flag=True, help="Also declare notes (one /backtests/read per backtest).")
+@click.option("--since", metavar="DATE", help="Only backtests created at or after this date or time (ISO 8601).")
+@click.option("--status", "statuses", multiple=True, metavar="STATUS", help="Only backtests with this status: completed, failed, running, queued (repeatable).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only backtests carrying this tag (repeatable: any of them).")
+@click.option("--optimization", metavar="ID", help="Only the backtests of this optimization.")
 @_PARALLELISM
 @click.pass_context
-def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, parallelism: int) -> None:
-    """Print a manifest that declares today's backtests (plan on it shows no changes)."""
+def import_(ctx: click.Context, projects: tuple[str, ...], with_notes: bool, since: str | None, statuses: tuple[str, ...], tags: tuple[str, ...],
+            optimization: str | None, parallelism: int) -> None:
+    """Print a manifest that declares today's backtests, or those the filters pick (plan on it shows no changes)."""
     from reconciler.commands import import_ as import_cmd
 
-    _run(ctx, import_cmd.run, projects, with_notes, parallelism)
+    filters = import_cmd.ImportFilters(since=since, statuses=statuses, tags=tags, optimization=optimization)
+    _run(ctx, import_cmd.run, projects, with_notes, parallelism, filters)
 
 
 _JOURNAL_TO_READ = click.option(
