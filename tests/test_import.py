@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import yaml
-
 from conftest import make_client
+
 from reconciler.sandbox.server import SandboxServer
 
 from helpers import cli_env, run_cli
