@@ -70,6 +70,10 @@ def read_state(path: str | Path) -> RecordedState:
 def parse_state(data: Any, origin: str = "state") -> RecordedState:
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise StateFileError(f"{origin}: expected an object with a 'projects' list")
+    version = data.get("format_version", STATE_FORMAT_VERSION)
+    if version != STATE_FORMAT_VERSION:
+        raise StateFileError(f"{origin}: state format_version {str(version)[:20]} is not supported (this reconciler reads {STATE_FORMAT_VERSION}); "
+                             "record it again with `reconciler snapshot`")
     projects: list[RecordedProject] = []
     artifacts: dict[str, dict[str, Any]] = {}
     seen_projects: set[int] = set()
@@ -131,8 +135,11 @@ def backtest_record(b: Backtest) -> dict[str, Any]:
                   tags=b.tags, optimization_id=b.optimization_id or "", statistics=b.statistics, parameters=b.parameters)
 
 
+STATE_FORMAT_VERSION = 1  # a state file without one (a hand-written seed) reads as version 1
+
+
 def state_document(state: RecordedState) -> dict[str, Any]:
-    document: dict[str, Any] = {}
+    document: dict[str, Any] = {"format_version": STATE_FORMAT_VERSION}
     if state.recorded_at:
         document["recordedAt"] = state.recorded_at
     if state.api_url:

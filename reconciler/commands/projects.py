@@ -10,6 +10,8 @@ from reconciler.defaults import PARALLELISM
 from reconciler.live import Fetch, fetch_backtests
 from reconciler.plan.untrusted import terminal_safe
 
+PROJECTS_FORMAT_VERSION = 1
+
 
 def run(rt: Runtime, fmt: str = "text", parallelism: int = PARALLELISM) -> int:
     client = rt.client(parallelism)
@@ -18,7 +20,7 @@ def run(rt: Runtime, fmt: str = "text", parallelism: int = PARALLELISM) -> int:
     rows = [{"id": p.id, "name": p.name, "backtests": len(listed[p.id]),
              "in_progress": sum(1 for b in listed[p.id] if b.in_progress)} for p in projects]
     if fmt == "json":
-        rt.stdout.write(json.dumps({"projects": rows}, ensure_ascii=False) + "\n")
+        rt.stdout.write(json.dumps({"format_version": PROJECTS_FORMAT_VERSION, "projects": rows}, ensure_ascii=False) + "\n")
         return exit_codes.OK
     width = max([len(terminal_safe(r["name"])) for r in rows] + [4])
     rt.out(f"{'ID':>10}  {'NAME':<{width}}  {'BACKTESTS':>9}")
