@@ -255,7 +255,9 @@ def test_unwritable_journal_stops_before_any_delete(demo_sandbox: SandboxServer,
         "apply", str(manifest), "--yes", "--journal", "/dev/full", "--archive-dir", str(tmp_path / "archive"), env=cli_env(demo_sandbox.url), cwd=tmp_path
     )
     assert result.returncode == 1
-    assert "No new call was started after: cannot write /dev/full: No space left on device" in result.stdout
+    # the run's start line is the first write, fsync'd before any call: it fails, and nothing is read, archived or deleted
+    assert "error: cannot write /dev/full: No space left on device" in result.stderr
+    assert not any((tmp_path / "archive").rglob("*.json")) and demo_sandbox.app.calls_by_endpoint["backtests/read"] == 0
     assert ids(demo_sandbox.store) == before
     assert demo_sandbox.app.calls_by_endpoint["backtests/delete"] == 0
 

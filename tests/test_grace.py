@@ -296,22 +296,22 @@ def test_the_nightly_recipe_marks_first_and_a_rescue_holds(demo_sandbox: Sandbox
     a colleague tags one `protected` in the IDE, a night after the day deletes the rest and unmarks the rescued one."""
     import yaml
 
-    from test_ci_recipes import GITHUB, github_jobs, run_line
+    from test_ci_recipes import CAPS, github_steps, run_step
 
     team_defaults = yaml.safe_load((Path(__file__).parent.parent / "examples" / "team-manifest.yaml").read_text())["defaults"]
     assert team_defaults["grace"] == "7d"  # the recipes' example manifest marks first
     (tmp_path / "manifests").mkdir()
     (tmp_path / "manifests" / "scratch.yaml").write_text(MANIFEST)
-    (line,) = github_jobs()["retention"]
-    cap = yaml.safe_load(GITHUB.read_text())["env"]["MAX_DELETES"]
+    (tmp_path / "reconciler-caps.yaml").write_text(CAPS.read_text())
+    line = next(script for script, _ in github_steps("retention") if " apply " in script)
     before = live(demo_sandbox)
-    first = run_line(line, tmp_path, cli_env(demo_sandbox.url, MAX_DELETES=cap))
+    first = run_step(line, tmp_path, cli_env(demo_sandbox.url))
     assert first.returncode == 0, first.stdout[-2000:]
     marked = set(marks(demo_sandbox))
     assert marked and set(live(demo_sandbox)) == set(before)  # the first night deletes nothing
     rescued = sorted(marked)[0]
     demo_sandbox.store.update_backtest(SCRATCH, rescued, tags=[*live(demo_sandbox)[rescued], "protected"])
     day = max(trash_day(t) for t in live(demo_sandbox)[rescued] if trash_day(t))  # the first night ran on today's clock
-    later = run_line(line.replace("apply ", f"apply --now {day}T05:17:00Z ", 1), tmp_path, cli_env(demo_sandbox.url, MAX_DELETES=cap))
+    later = run_step(line.replace("apply ", f"apply --now {day}T05:17:00Z ", 1), tmp_path, cli_env(demo_sandbox.url))
     assert later.returncode == 0, later.stdout[-2000:]
     assert set(live(demo_sandbox)) == set(before) - (marked - {rescued}) and not marks(demo_sandbox)
