@@ -81,6 +81,8 @@ def test_revert_lists_deletes_with_their_archives(demo_sandbox: SandboxServer, t
     for step in steps:
         assert any(step.backtest in w and "cannot be reverted" in w and step.archive in w for w in warnings)
     assert "--sandbox" not in revert.stderr and "Saved" not in revert.stderr  # no --out: nothing written
+    text = run_cli("revert", env=env, cwd=tmp_path)
+    assert text.returncode == 0 and "Nothing to revert: no update in .reconciler/journal.jsonl" in text.stdout and "manifest" not in text.stdout
 
 
 def test_a_run_stopped_hard_and_damaged_lines(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from reconciler.commands.plan import emit
 from reconciler.commands.runtime import Runtime
 from reconciler.fsutil import write_atomic
 from reconciler.live import Fetch, fetch_backtests
+from reconciler.plan.untrusted import lines_safe
 
 
 def run(rt: Runtime, journal: Path, since: str | None, out: Path | None, fmt: str, parallelism: int) -> int:
@@ -30,7 +31,13 @@ def run(rt: Runtime, journal: Path, since: str | None, out: Path | None, fmt: st
         fetched = fetch_backtests(client, fetches, parallelism=parallelism, progress=rt.progress("reading backtests"))
         live = {pid: {b.id: b for b in backtests} for pid, backtests in fetched.items()}
     plan = revert_plan(revert, live, api_url=rt.api_identity, journal=str(journal), project_names=names)
-    emit(rt, plan, fmt)
+    if plan.projects or fmt != "text":
+        emit(rt, plan, fmt)
+    else:  # the plan view would say "the manifest selects no project": a revert has no manifest
+        for warning in plan.warnings:
+            rt.out(f"! warning: {lines_safe(warning)}")
+        window = f" since {since}" if since else ""
+        rt.out(f"Nothing to revert: no update in {journal}{window} left a name, note or tags that still holds and differs from before.")
     if out is not None:
         write_atomic(out, plan.to_json() + "\n")
         flags = "--sandbox " if rt.options.sandbox else ""
