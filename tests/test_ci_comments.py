@@ -172,3 +172,21 @@ def test_github_adopts_only_its_own_comment(tmp_path: Path, comments: list[dict[
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == expected
+
+
+def gitlab_fetch_step() -> str:
+    script = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())["apply"]["script"]
+    return next(step for step in script if "merge_requests" in step)
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the GitLab step needs curl and jq, as its image installs them")
+@pytest.mark.parametrize("token, expected", [
+    ("", "set a GITLAB_API_TOKEN CI/CD variable (api scope) to fetch the reviewed plan"),
+    ("t0ken", "GitLab API call failed: http://127.0.0.1:9/api/v4/projects/1/repository/commits/abc123/merge_requests"),
+], ids=["no-token", "api-unreachable"])
+def test_gitlab_merge_step_says_what_failed(tmp_path: Path, token: str, expected: str) -> None:
+    """Issue 21: an empty variable or a failed call died in `curl -sf` with no message."""
+    env = {"PATH": "/usr/bin:/bin", "CI_API_V4_URL": "http://127.0.0.1:9/api/v4", "CI_PROJECT_ID": "1", "CI_COMMIT_SHA": "abc123", "GITLAB_API_TOKEN": token}
+    result = subprocess.run(["bash", "-eo", "pipefail", "-c", gitlab_fetch_step()], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and expected in result.stdout + result.stderr, result.stdout + result.stderr
+    assert not (tmp_path / "plan.json").exists()
