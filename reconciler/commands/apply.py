@@ -68,6 +68,7 @@ def run(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
 
 def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> int:
     human = rt.stdout if options.fmt == "text" else rt.stderr  # with --format json, stdout carries only the result
+    caps = caps_of(planning)  # a bad caps file is one line before any call
     if options.plan_file is not None:
         plan, manifest = _saved_plan(rt, planning, options)
         _show(plan, options, human, rt)
@@ -86,7 +87,7 @@ def _run_locked(rt: Runtime, planning: PlanOptions, options: ApplyOptions) -> in
         client = rt.client(planning.parallelism)
         live = {state.project_id: {b.id: b for b in state.backtests} for state in states}
     checked = preflight(plan, live)
-    _guard(plan, checked, live, caps_of(planning))
+    _guard(plan, checked, live, caps)
     if not checked.tasks:
         print(_nothing_to_do(checked), file=human)
         _emit(rt, options, ApplyResult(plan, checked, Execution(), options.journal, options.archive_dir), human, summary=False)
