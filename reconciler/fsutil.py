@@ -35,3 +35,10 @@ def fsync_directory(directory: Path) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def read_at_most(path: Path, limit: int) -> bytes | None:
+    """A file's bytes, or None when it is larger than `limit` (never more than limit + 1 bytes are read)."""
+    with path.open("rb") as handle:
+        raw = handle.read(limit + 1)
+    return None if len(raw) > limit else raw

@@ -38,7 +38,7 @@ def test_caps_file_is_checked_key_by_key(tmp_path: Path) -> None:
 
 
 def test_the_verdict_names_the_cap_and_where_to_raise_it() -> None:
-    base = dict(errors=0, offline=None, updates=3, max_updates=500, source="reconciler-caps.yaml")
+    base = dict(errors=0, offline=None, updates=3, max_updates=500, caps_file="reconciler-caps.yaml")
     over = merge_verdict(deletes=380, max_deletes=200, **base)
     assert not over.applies and over.line.startswith("Merge will refuse this plan: it deletes 380 backtests, more than max_deletes 200 in reconciler-caps.yaml")
     assert "raise max_deletes to 380 in reconciler-caps.yaml in this pull request" in over.why

@@ -13,17 +13,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.build import DEFAULT_RULES, build_project
-from reconciler.models import MANAGED_FIELDS, Action, Backtest, Change, Reason, is_backtest_id
+from reconciler.models import MANAGED_FIELDS, Action, Backtest, Change, Outcome, Reason, is_backtest_id
 from reconciler.plan.model import Entry, Plan, ProjectPlan
 from reconciler.timeutil import format_iso, parse_datetime, utcnow
 
 HISTORY_FORMAT_VERSION = 1
 UNRECORDED = "unrecorded"  # an intent line without its done line: the process stopped before it could write the outcome
-MAX_JOURNAL_BYTES = 4 * 1024**3
 
 
 class JournalError(ReconcilerError):
@@ -100,58 +99,64 @@ def _fields(value: Any) -> dict[str, Any] | None:
 
 def read_history(path: Path, *, project: int | None = None, since: datetime | None = None) -> History:
     """Every run of the journal, oldest first; `project` and `since` keep the steps (and the runs) they select."""
+    runs: dict[str, Run] = {}
+    open_steps: dict[tuple[str, int, str, str], Step] = {}
+    skipped = 0
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_JOURNAL_BYTES + 1)
+        handle = path.open("rb")
     except FileNotFoundError:
         raise JournalError(f"no journal at {path}: apply writes one there (apply --journal PATH); pass --journal to read another") from None
     except OSError as exc:
         raise JournalError(f"cannot read the journal {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_JOURNAL_BYTES:
-        raise JournalError(f"{path} is larger than {MAX_JOURNAL_BYTES // 2**30} GiB; rotate it (apply --journal NEW_PATH)")
-    runs: dict[str, Run] = {}
-    open_steps: dict[tuple[str, int, str, str], Step] = {}
-    skipped = 0
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            skipped += 1
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("time"), str):
-            skipped += 1
-            continue
-        run_id = _text(record.get("run"), 64) or "(no run id)"
-        run = runs.setdefault(run_id, Run(run_id))
-        phase, time = record.get("phase"), record["time"][:40]
-        if phase == "start":
-            run.started_at, run.start = time, {k: _text(v, 300) for k, v in record.items() if k not in ("time", "phase", "run")}
-            continue
-        if phase == "end":
-            run.ended_at = time
-            summary = record.get("summary")
-            run.summary = {str(k): v for k, v in summary.items() if type(v) is int} if isinstance(summary, dict) else {}
-            continue
-        pid, bid = record.get("project"), record.get("backtest")
-        if phase not in ("intent", "done") or type(pid) is not int or not is_backtest_id(bid):
-            skipped += 1
-            continue
-        run.started_at = run.started_at or time
-        key = (run_id, pid, bid, str(record.get("step")))
-        step = open_steps.pop(key, None)
-        if step is None:
-            step = Step(time=time, project=pid, backtest=bid, action=_text(record.get("action"), 20) or "?", step=_text(record.get("step"), 20) or "?")
-            run.steps.append(step)
-        if phase == "intent":
-            open_steps[key] = step
-        else:
-            step.outcome = _text(record.get("outcome"), 40) or "?"
-        step.before = _fields(record.get("before")) if "before" in record else step.before
-        step.after = _fields(record.get("after")) if "after" in record else step.after
-        step.archive = _text(record.get("archive"), 1000) or step.archive
-        step.error = _text(record.get("error")) or step.error
+    with handle:  # line by line: a journal grows with every apply, memory holds one line at a time
+        for raw_line in handle:
+            line = raw_line.decode("utf-8", errors="replace")
+            skipped += not _read_line(line, runs, open_steps)
+    return _select(runs, skipped, project, since)
+
+
+def _read_line(line: str, runs: dict[str, Run], open_steps: dict[tuple[str, int, str, str], Step]) -> bool:
+    """One journal line into its run; False when the line is not a record (counted and skipped by the caller)."""
+    if not line.strip():
+        return True  # a blank line: nothing to read, nothing wrong
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(record, dict) or not isinstance(record.get("time"), str):
+        return False
+    run_id = _text(record.get("run"), 64) or "(no run id)"
+    phase, time = record.get("phase"), record["time"][:40]
+    pid, bid = record.get("project"), record.get("backtest")
+    if phase not in ("start", "end") and (phase not in ("intent", "done") or type(pid) is not int or not is_backtest_id(bid)):
+        return False
+    run = runs.setdefault(run_id, Run(run_id))
+    if phase == "start":
+        run.started_at, run.start = time, {k: _text(v, 300) for k, v in record.items() if k not in ("time", "phase", "run")}
+        return True
+    if phase == "end":
+        summary = record.get("summary")
+        run.ended_at, run.summary = time, {str(k): v for k, v in summary.items() if type(v) is int} if isinstance(summary, dict) else {}
+        return True
+    run.started_at = run.started_at or time
+    key = (run_id, pid, bid, str(record.get("step")))
+    step = open_steps.pop(key, None)
+    if step is None:
+        step = Step(time=time, project=pid, backtest=bid, action=_text(record.get("action"), 20) or "?", step=_text(record.get("step"), 20) or "?")
+        run.steps.append(step)
+    if phase == "intent":
+        open_steps[key] = step
+    else:
+        step.outcome = _text(record.get("outcome"), 40) or "?"
+    step.before = _fields(record.get("before")) if "before" in record else step.before
+    step.after = _fields(record.get("after")) if "after" in record else step.after
+    step.archive = _text(record.get("archive"), 1000) or step.archive
+    step.error = _text(record.get("error")) or step.error
+    return True
+
+
+def _select(runs: dict[str, Run], skipped: int, project: int | None, since: datetime | None) -> History:
+    """The runs, oldest first, with the steps `project` and `since` keep; a run with none is left out."""
     selected = []
     for run in runs.values():
         run.steps = [s for s in run.steps if (project is None or s.project == project) and (since is None or _after(s.time, since))]
@@ -200,9 +205,9 @@ def revert_set(history: History) -> RevertSet:
     deletes = []
     for run in history.runs:
         for step in run.steps:
-            if step.action == "delete" and step.outcome == "deleted":
+            if step.action == Action.DELETE and step.outcome == Outcome.DELETED:
                 deletes.append(step)
-            if step.action != "update" or step.outcome != "updated" or not step.before or not step.after:
+            if step.action != Action.UPDATE or step.outcome != Outcome.UPDATED or not step.before or not step.after:
                 continue
             for name in MANAGED_FIELDS:
                 if name in step.before and name in step.after:
@@ -267,6 +272,3 @@ def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
 
-
-def steps_of(history: History) -> Iterable[Step]:
-    return (step for run in history.runs for step in run.steps)

@@ -170,7 +170,7 @@ def _guard(plan: Plan, checked: Preflight, live: dict[int, dict[str, Backtest]],
                if not project.allow_empty and leaves_nothing_completed(live.get(project.project_id, {}).values(), deleting[project.project_id])]
     refusal = apply_refusal(stale=checked.stale, unsafe=checked.unsafe, deletes=checked.deletes,
                             updates=sum(1 for t in checked.tasks if t.action == Action.UPDATE), max_deletes=caps.max_deletes,
-                            max_updates=caps.max_updates, emptied=emptied, source=caps.source)
+                            max_updates=caps.max_updates, emptied=emptied, caps_file=caps.file)
     if refusal:
         raise ApplyRefused(refusal)
 

@@ -94,12 +94,12 @@ def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
 
 #: LEAN's enums as it numbers them (Common/Orders/OrderTypes.cs; Common/Algorithm/Framework/Alphas/InsightType.cs and
 #: InsightDirection.cs): the export writes the names, so a spreadsheet reads `Limit, Filled, Sell`, not `1, 3, 1`.
-ORDER_TYPES = ("Market", "Limit", "StopMarket", "StopLimit", "MarketOnOpen", "MarketOnClose", "OptionExercise", "LimitIfTouched",
-               "ComboMarket", "ComboLimit", "ComboLegLimit", "TrailingStop")
+ORDER_TYPES = dict(enumerate(("Market", "Limit", "StopMarket", "StopLimit", "MarketOnOpen", "MarketOnClose", "OptionExercise", "LimitIfTouched",
+                              "ComboMarket", "ComboLimit", "ComboLegLimit", "TrailingStop")))
 ORDER_STATUSES = {0: "New", 1: "Submitted", 2: "PartiallyFilled", 3: "Filled", 5: "Canceled", 6: "None", 7: "Invalid", 8: "CancelPending",
                   9: "UpdateSubmitted"}
-ORDER_DIRECTIONS = ("Buy", "Sell", "Hold")
-INSIGHT_TYPES = ("Price", "Volatility")
+ORDER_DIRECTIONS = dict(enumerate(("Buy", "Sell", "Hold")))
+INSIGHT_TYPES = dict(enumerate(("Price", "Volatility")))
 INSIGHT_DIRECTIONS = {-1: "Down", 0: "Flat", 1: "Up"}
 ORDER_COLUMNS = ("id", "time", "symbol", "type", "status", "direction", "quantity", "price", "value", "tag")
 INSIGHT_COLUMNS = ("id", "generatedTime", "closeTime", "symbol", "ticker", "type", "direction", "period", "magnitude", "confidence", "weight",
@@ -108,18 +108,13 @@ CHART_COLUMNS = ("series", "time", "value", "open", "high", "low")
 WHATS = "equity, orders, insights or chart:NAME"
 
 
-def enum_name(names: Any, value: Any) -> Any:
-    """LEAN's name for an enum number; a name stays a name (LEAN writes some enums as strings), anything else as it is."""
+def enum_name(names: dict[int, str], value: Any) -> Any:
+    """LEAN's name for an enum number; a name stays a name, spelled as LEAN does (it writes some enums as strings);
+    anything else, a number LEAN does not name included, as it is."""
     if type(value) is int:
-        if isinstance(names, dict):
-            return names.get(value, value)
-        return names[value] if 0 <= value < len(names) else value
-    if isinstance(value, str) and value and not isinstance(names, dict):
-        match = [name for name in names if name.lower() == value.lower()]
-        return match[0] if match else value
-    if isinstance(value, str) and isinstance(names, dict):
-        match = [name for name in names.values() if name.lower() == value.lower()]
-        return match[0] if match else value
+        return names.get(value, value)
+    if isinstance(value, str):
+        return next((name for name in names.values() if name.lower() == value.lower()), value)
     return value
 
 

@@ -10,10 +10,10 @@ from reconciler import exit_codes
 from reconciler.apply.history import History, Run, Step, history_document, read_history
 from reconciler.commands.runtime import Runtime
 from reconciler.errors import ConfigError
+from reconciler.models import Action
+from reconciler.plan.render import SYMBOLS
 from reconciler.plan.untrusted import lines_safe
 from reconciler.timeutil import parse_datetime
-
-SYMBOLS = {"update": "~", "delete": "-"}
 
 
 def since_time(text: str | None) -> datetime | None:
@@ -62,7 +62,7 @@ def _run_lines(run: Run) -> list[str]:
 
 def _step_line(step: Step) -> str:
     line = f"  {SYMBOLS.get(step.action, '?')} {step.action} {step.backtest} (project {step.project}) at {step.time}: {step.outcome}"
-    if step.action == "update" and step.before is not None and step.after is not None:
+    if step.action == Action.UPDATE and step.before is not None and step.after is not None:
         changed = [f"{name}: {json.dumps(step.before.get(name), ensure_ascii=False)} -> {json.dumps(step.after.get(name), ensure_ascii=False)}"
                    for name in step.after]
         line += "  " + "; ".join(changed)

@@ -13,7 +13,7 @@ from reconciler.commands.runtime import Runtime
 from reconciler.defaults import DEFAULT_MAX_DELETES, DEFAULT_MAX_UPDATES, PARALLELISM
 from reconciler.errors import ConfigError
 from reconciler.fsutil import write_atomic
-from reconciler.manifest.caps import Caps, load_caps
+from reconciler.manifest.caps import FROM_OPTIONS, Caps, load_caps
 from reconciler.manifest.load import load_manifest
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
@@ -54,7 +54,7 @@ def caps_of(options: PlanOptions) -> Caps:
     if options.max_deletes is None and options.max_updates is None:
         return Caps()
     return Caps(DEFAULT_MAX_DELETES if options.max_deletes is None else options.max_deletes,
-                DEFAULT_MAX_UPDATES if options.max_updates is None else options.max_updates, "options")
+                DEFAULT_MAX_UPDATES if options.max_updates is None else options.max_updates, FROM_OPTIONS)
 
 
 def reference_time(text: str | None) -> datetime:

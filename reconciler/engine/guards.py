@@ -41,10 +41,10 @@ def can_only_delete_all(spec: ProjectSpec) -> bool:
 
 
 def apply_refusal(*, stale: Sequence[str], unsafe: Sequence[str], deletes: int, updates: int, max_deletes: int, max_updates: int,
-                  emptied: Sequence[str], source: str = "options") -> str | None:
+                  emptied: Sequence[str], caps_file: str | None = None) -> str | None:
     """Why apply must not start, or None: a stale saved plan, a delete of what must never be deleted, more deletes or updates
-    than the caps (marks and unmarks are updates), a project left without a completed backtest. `source` is where the caps
-    came from (a caps file's name, `options` or `defaults`): the refusal says where to raise them."""
+    than the caps (marks and unmarks are updates), a project left without a completed backtest. `caps_file` is the caps file's
+    name when a file gave the caps (None: options or defaults): the refusal says where to raise them."""
     if stale:
         lines = "\n".join(f"  {line}" for line in stale)
         return (f"the saved plan is stale: the live state changed since it was made; nothing was applied:\n{lines}\n"
@@ -56,11 +56,11 @@ def apply_refusal(*, stale: Sequence[str], unsafe: Sequence[str], deletes: int, 
                                             ("updates", updates, max_updates, DEFAULT_MAX_UPDATES, "the renames")):
         if count <= cap:
             continue
-        if source in ("options", "defaults"):
+        if caps_file is None:
             return (f"this plan {word} {count:,} backtests, more than --max-{word} {cap:,} (default {default}); nothing was applied. "
                     f"Review {what}, then re-run with --max-{word} {count}")
-        return (f"this plan {word} {count:,} backtests, more than max_{word} {cap:,} in {source}; nothing was applied. "
-                f"Review {what}, then raise max_{word} to {count} in {source} (a reviewed change, like the manifest)")
+        return (f"this plan {word} {count:,} backtests, more than max_{word} {cap:,} in {caps_file}; nothing was applied. "
+                f"Review {what}, then raise max_{word} to {count} in {caps_file} (a reviewed change, like the manifest)")
     if emptied:
         return (f"the plan would leave project {emptied[0]} without a single completed backtest; nothing was applied "
                 "(set allow_empty: true on the project if that is intended)")
@@ -84,26 +84,26 @@ class Verdict:
         return f"{self.head}: {self.why}"
 
 
-def merge_verdict(*, errors: int, offline: str | None, deletes: int, updates: int, max_deletes: int, max_updates: int, source: str) -> Verdict:
+def merge_verdict(*, errors: int, offline: str | None, deletes: int, updates: int, max_deletes: int, max_updates: int,
+                  caps_file: str | None) -> Verdict:
     """The plan-time half of apply's refusal (apply_refusal): errors, the caps, and a plan made offline. Stale and unsafe
     deletes can only be known when apply reads the backtests again, so an applying verdict says so."""
     if errors:
         return Verdict(False, f"the plan has {errors:,} error(s), listed below; fix the manifest and push again")
     if offline is not None:
         live = merge_verdict(errors=errors, offline=None, deletes=deletes, updates=updates, max_deletes=max_deletes, max_updates=max_updates,
-                             source=source)
+                             caps_file=caps_file)
         return Verdict(False, f"it was planned offline against a recorded state ({offline}), as a fork's pull request is; "
                               "a maintainer plans it against the live API (push the branch to this repository) before merging. "
                               f"Against that state, {'it is within the caps' if live.applies else 'it would be refused too'}: {live.why}",
                        blocking=not live.applies)
-    from_file = source not in ("", "options", "defaults")
     for word, count, cap in (("deletes", deletes, max_deletes), ("updates", updates, max_updates)):
         if count <= cap:
             continue
-        if from_file:
-            return Verdict(False, f"it {word} {count:,} backtests, more than max_{word} {cap:,} in {source}. "
-                                  f"If they are intended, raise max_{word} to {count} in {source} in this pull request")
+        if caps_file is not None:
+            return Verdict(False, f"it {word} {count:,} backtests, more than max_{word} {cap:,} in {caps_file}. "
+                                  f"If they are intended, raise max_{word} to {count} in {caps_file} in this pull request")
         return Verdict(False, f"it {word} {count:,} backtests, more than --max-{word} {cap:,}. If they are intended, apply with --max-{word} {count}")
-    where = f" in {source}" if from_file else ""
+    where = f" in {caps_file}" if caps_file is not None else ""
     return Verdict(True, f"{deletes:,} deletes (max_deletes {max_deletes:,}) and {updates:,} updates (max_updates {max_updates:,}){where}; "
                          "a backtest that changes before the merge is refused as stale, and one created after it is not touched")

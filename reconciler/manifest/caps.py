@@ -20,8 +20,10 @@ import yaml
 
 from reconciler.defaults import DEFAULT_MAX_DELETES, DEFAULT_MAX_UPDATES
 from reconciler.errors import ConfigError
+from reconciler.fsutil import read_at_most
 
 CAP_KEYS = ("max_deletes", "max_updates")
+FROM_OPTIONS, FROM_DEFAULTS = "options", "defaults"  # a Caps' source when no file gave it
 MAX_CAPS_BYTES = 64 * 1024
 
 
@@ -31,7 +33,12 @@ class Caps:
 
     max_deletes: int = DEFAULT_MAX_DELETES
     max_updates: int = DEFAULT_MAX_UPDATES
-    source: str = "defaults"
+    source: str = FROM_DEFAULTS
+
+    @property
+    def file(self) -> str | None:
+        """The caps file's name, or None for caps from options or the defaults (refusals then name the options)."""
+        return None if self.source in (FROM_OPTIONS, FROM_DEFAULTS) else self.source
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_deletes": self.max_deletes, "max_updates": self.max_updates, "source": self.source}
@@ -51,11 +58,10 @@ def _is_cap(value: Any) -> bool:
 def load_caps(path: Path) -> Caps:
     """Read a caps file; every problem is one line naming the file and the key."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CAPS_BYTES + 1)
+        raw = read_at_most(path, MAX_CAPS_BYTES)
     except OSError as exc:
         raise ConfigError(f"cannot read the caps file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_CAPS_BYTES:
+    if raw is None:
         raise ConfigError(f"{path}: a caps file holds two numbers; this one is larger than {MAX_CAPS_BYTES // 1024} KiB")
     try:
         data = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else {}

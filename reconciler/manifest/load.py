@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from reconciler.errors import ReconcilerError
+from reconciler.fsutil import read_at_most
 from reconciler.manifest import schema as manifest_schema
 from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.model import DeclaredBacktest, Manifest, ProjectSpec
@@ -125,11 +126,10 @@ def _read(path: Path) -> tuple[bytes | None, list[Problem]]:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             return None, [Problem(str(path), 0, "", f"file is {size:,} bytes; manifests are limited to 16 MiB ({MAX_FILE_BYTES:,} bytes)")]
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        raw = read_at_most(path, MAX_FILE_BYTES)
     except OSError as exc:
         return None, [Problem(str(path), 0, "", f"cannot read: {exc.strerror or exc}")]
-    if len(raw) > MAX_FILE_BYTES:
+    if raw is None:
         return None, [Problem(str(path), 0, "", f"file is larger than 16 MiB ({MAX_FILE_BYTES:,} bytes), the limit for manifests")]
     return raw, []
 

@@ -22,6 +22,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.engine.guards import Verdict, merge_verdict
 from reconciler.errors import ReconcilerError
+from reconciler.fsutil import read_at_most
 from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.caps import Caps
 from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
@@ -232,7 +233,7 @@ class Plan:
             offline = f"recorded {self.state.get('recorded_at') or 'at an unknown time'}, {self.state.get('age') or 'age unknown'}"
         return merge_verdict(errors=len(self.errors), offline=offline, deletes=totals["delete"],
                              updates=totals["update"] + totals["mark"] + totals["unmark"], max_deletes=self.caps.max_deletes,
-                             max_updates=self.caps.max_updates, source=self.caps.source)
+                             max_updates=self.caps.max_updates, caps_file=self.caps.file)
 
     @cached_property
     def now(self) -> datetime:
@@ -300,11 +301,10 @@ class Plan:
 
 def load_plan(path: str | Path) -> Plan:
     try:
-        with Path(path).open("rb") as handle:
-            raw = handle.read(MAX_PLAN_BYTES + 1)
+        raw = read_at_most(Path(path), MAX_PLAN_BYTES)
     except OSError as exc:
         raise PlanFileError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_PLAN_BYTES:
+    if raw is None:
         raise PlanFileError(f"{path} is larger than {MAX_PLAN_BYTES // 2**20} MiB; not a plan file")
     try:
         data = json.loads(raw)

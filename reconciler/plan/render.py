@@ -14,7 +14,7 @@ from reconciler.plan.untrusted import markdown_safe, terminal_safe
 
 MARKDOWN_BUDGET = 64_000  # characters; GitHub comments stop at 65,536 (the recipes add a one-line marker)
 _COLORS = {"update": "33", "delete": "31", "keep": "2", "warn": "33", "error": "1;31", "bold": "1", "dim": "2"}
-_SYMBOLS = {"update": "~", "delete": "-", "keep": "=", "mark": "-", "unmark": "~", "marked": "="}  # per row kind (Entry.kind)
+SYMBOLS = {"update": "~", "delete": "-", "keep": "=", "mark": "-", "unmark": "~", "marked": "="}  # per row kind (Entry.kind)
 _STYLES = {"update": "update", "delete": "delete", "keep": "keep", "mark": "delete", "unmark": "update", "marked": "warn"}
 
 
@@ -179,7 +179,7 @@ def _text_entry(entry: Entry, paint: Callable[[str, str], str] | None) -> str:
     """One row, two lines or more; paint None: no colour (the usual case, and a quarter of a large plan's time)."""
     kind = entry.kind
     created = entry.created.isoformat(" ", "minutes")[:16]  # YYYY-MM-DD HH:MM, in C
-    head = f"  {_SYMBOLS[kind]} {kind:<6} {entry.id}  {_value(entry.name)}  created {created}, {_safe_status(entry.status)}"
+    head = f"  {SYMBOLS[kind]} {kind:<6} {entry.id}  {_value(entry.name)}  created {created}, {_safe_status(entry.status)}"
     if entry.tags:
         head += f", tags {_value(list(entry.tags))}"
     because = f"        because {_safe_reasons(entry.reasons)}"
@@ -303,7 +303,7 @@ def _detail_row(entry: Entry) -> str:
     detail = f"{changes}<br>{reason}" if changes else reason
     tags = markdown_safe(", ".join(entry.tags)) if entry.tags else ""
     return (
-        f"| `{_SYMBOLS[entry.kind]}` {entry.kind} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
+        f"| `{SYMBOLS[entry.kind]}` {entry.kind} | `{entry.id}` | {markdown_safe(entry.name)} | {entry.created:%Y-%m-%d %H:%M} | "
         f"{markdown_safe(entry.status)} | {tags} | {detail} |"
     )
 
