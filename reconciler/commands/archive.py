@@ -92,8 +92,8 @@ def show(rt: Runtime, directory: Path, backtest_id: str) -> int:
     return exit_codes.OK
 
 
-#: LEAN's enums as it numbers them (Common/Orders/OrderTypes.cs; Common/Algorithm/Framework/Alphas/InsightType.cs and
-#: InsightDirection.cs): the export writes the names, so a spreadsheet reads `Limit, Filled, Sell`, not `1, 3, 1`.
+#: LEAN's enums as it numbers them (docs/design.md, "Records"): the export writes the names, so a spreadsheet reads
+#: `Limit, Filled, Sell`, not `1, 3, 1`.
 ORDER_TYPES = dict(enumerate(("Market", "Limit", "StopMarket", "StopLimit", "MarketOnOpen", "MarketOnClose", "OptionExercise", "LimitIfTouched",
                               "ComboMarket", "ComboLimit", "ComboLegLimit", "TrailingStop")))
 ORDER_STATUSES = {0: "New", 1: "Submitted", 2: "PartiallyFilled", 3: "Filled", 5: "Canceled", 6: "None", 7: "Invalid", 8: "CancelPending",
