@@ -57,6 +57,10 @@ def read_state(path: str | Path) -> RecordedState:
     yaml_file = path.suffix.lower() in (".yaml", ".yml")
     try:
         with gc_paused():  # hundreds of thousands of small acyclic objects: the cyclic GC would only scan them
+            if not yaml_file:
+                fast = _read_usual_shape(raw)
+                if fast is not None:
+                    return fast
             data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if yaml_file else json.loads(raw)  # noqa: S506 - safe loaders
             return parse_state(data, str(path))
     except UnicodeDecodeError:
@@ -65,6 +69,22 @@ def read_state(path: str | Path) -> RecordedState:
         raise StateFileError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'} ({(str(exc).splitlines() or ['?'])[0][:200]})") from None
     except RecursionError:
         raise StateFileError(f"{path}: nested too deeply to be a state file") from None
+
+
+def _read_usual_shape(raw: bytes) -> RecordedState | None:
+    """The usual file, decoded in C (statefile_fast); None for any other, which parse_state reads and words."""
+    from reconciler import statefile_fast
+
+    decoded = statefile_fast.decode(raw)
+    if decoded is None:
+        return None
+    projects, recorded_at, api_url = decoded
+    return RecordedState([RecordedProject(project_id, _project_name(name, project_id), backtests) for project_id, name, backtests in projects],
+                         recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "")
+
+
+def _project_name(name: Any, project_id: int) -> str:
+    return name if isinstance(name, str) and name else f"Project {project_id}"
 
 
 def parse_state(data: Any, origin: str = "state") -> RecordedState:
@@ -107,8 +127,7 @@ def parse_state(data: Any, origin: str = "state") -> RecordedState:
             backtests.append(backtest)
             if "charts" in item or "orders" in item or "insights" in item:
                 artifacts[backtest.id] = _artifacts(item, f"{where}.backtests[{b_index}]")
-        name = project.get("name")
-        projects.append(RecordedProject(project_id, name if isinstance(name, str) and name else f"Project {project_id}", backtests))
+        projects.append(RecordedProject(project_id, _project_name(project.get("name"), project_id), backtests))
     recorded_at, api_url = data.get("recordedAt"), data.get("apiUrl")
     return RecordedState(projects, recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "", artifacts)
 

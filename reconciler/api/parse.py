@@ -54,18 +54,9 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
     backtest_id = get("backtestId")
     if type(backtest_id) is not str or _is_id(backtest_id) is None:
         raise _fail(endpoint, f"backtestId {str(backtest_id)[:80]!r} is not 32 hex characters")
-    created = get("created")
-    try:  # the service's and our files' form first, inline (parse_datetime reads every other form)
-        created = _fromisoformat(created)
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=_UTC)
-        elif created.utcoffset():
-            created = created.astimezone(_UTC)
-    except (TypeError, ValueError):
-        try:
-            created = parse_datetime(get("created"))
-        except ValueError:
-            raise _fail(endpoint, f"backtest {backtest_id} has no readable creation time ({str(get('created'))[:40]!r})") from None
+    created = creation_time(get("created"))
+    if created is None:
+        raise _fail(endpoint, f"backtest {backtest_id} has no readable creation time ({str(get('created'))[:40]!r})")
     raw_status = get("status", default_status)
     if type(raw_status) is not str:
         raw_status = ""
@@ -92,10 +83,30 @@ def backtest(item: Any, project_id: int, endpoint: str = "backtests/read", defau
         tags=tuple(tags),
         optimization_id=optimization_id if type(optimization_id) is str and optimization_id else None,
         progress=(_finite(progress, "progress", backtest_id, endpoint) or 0.0) if progress is not None else 0.0,
-        statistics=_statistics(item, backtest_id, endpoint),
+        statistics=statistics_of(item, backtest_id, endpoint),
         note=note if type(note) is str else None,
-        parameters=_parameters(parameters, backtest_id, endpoint) if parameters else {},
+        parameters=parameter_set(parameters, backtest_id, endpoint) if parameters else {},
     )
+
+
+def creation_time(value: Any) -> datetime | None:
+    """A backtest's `created` as an aware UTC datetime, or None when it is not a timestamp. The service's and our files'
+    form first, naive and so UTC (reading it with the offset appended is ten times cheaper than .replace(tzinfo=)), then
+    with its own offset; parse_datetime reads every other form."""
+    try:
+        return _fromisoformat(value + "+00:00")
+    except (TypeError, ValueError):
+        pass
+    try:
+        created = _fromisoformat(value)
+    except (TypeError, ValueError):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            return None
+    if created.tzinfo is None:
+        return created.replace(tzinfo=_UTC)
+    return created.astimezone(_UTC) if created.utcoffset() else created
 
 
 def _only_strings(values: list[Any]) -> bool:
@@ -145,7 +156,7 @@ def _finite(value: Any, what: str, backtest_id: str, endpoint: str) -> float | N
     return None
 
 
-def _parameters(value: Any, backtest_id: str, endpoint: str) -> dict[str, str | float | bool]:
+def parameter_set(value: Any, backtest_id: str, endpoint: str) -> dict[str, str | float | bool]:
     """`parameterSet`: an object of name -> value, or an empty list (or nothing) for none. Values stay as they were given
     at create: strings (the web IDE, optimizations, lean-cli), numbers or booleans (API clients)."""
     if value is None or value == [] or value == {}:
@@ -165,7 +176,7 @@ def _parameters(value: Any, backtest_id: str, endpoint: str) -> dict[str, str | 
     return result
 
 
-def _statistics(item: dict[str, Any], backtest_id: str = "", endpoint: str = "backtests/list") -> dict[str, float]:
+def statistics_of(item: dict[str, Any], backtest_id: str = "", endpoint: str = "backtests/list") -> dict[str, float]:
     """Statistics sit at the top level of a list summary; a state file nests them under `statistics`.
 
     Values that are not finite numbers (null included: LEAN declares them `decimal?`) are left out: a backtest

@@ -21,12 +21,13 @@ from reconciler.models import MAX_TAGS, Action, Backtest, Change, Grace, Reason,
 
 def strip_marks(backtests: Sequence[Backtest]) -> tuple[list[Backtest], dict[str, tuple[Backtest, date]]]:
     """The backtests as the engine sees them, and for each marked one (id) the live backtest and its mark's day."""
-    seen, marked = [], {}
-    for backtest in backtests:
-        bare, day = without_marks(backtest)
-        if day is not None:
-            marked[backtest.id] = (backtest, day)
-        seen.append(bare)
+    seen, marked = list(backtests), {}
+    for position, backtest in enumerate(seen):
+        if backtest.tags:  # most backtests have no tag, and so no mark: looked at no further
+            bare, day = without_marks(backtest)
+            if day is not None:
+                marked[backtest.id] = (backtest, day)
+                seen[position] = bare
     return seen, marked
 
 

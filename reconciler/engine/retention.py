@@ -16,7 +16,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Callable, Hashable, Mapping, Sequence
 
-from reconciler.engine.selectors import first_match, matches
+from reconciler.engine.selectors import first_matches, matches
 from reconciler.manifest.model import DeclaredBacktest, KeepPolicy, ProjectSpec
 from reconciler.models import (
     IN_PROGRESS,
@@ -61,19 +61,15 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime, decl
     """One decision per backtest, in newest-first order whatever the input order."""
     context = Context(now, declared_anywhere or {})
     declared = {d.id: d for d in spec.backtests}
-    decided: dict[str, Decision] = {}
-    candidates: list[Backtest] = []
     # The one total order: newest first, ties by id (two stable C-level sorts).
     ordered = sorted(sorted(backtests, key=_by_id), key=_by_created, reverse=True)
-    rules = active_rules(spec, context)
-    for backtest in ordered:
-        for rule in rules:  # the first rule that applies wins
-            decision = rule(spec, declared, backtest, context)
-            if decision is not None:
-                decided[backtest.id] = decision
-                break
-        else:
-            candidates.append(backtest)
+    decided: dict[str, Decision] = {}
+    candidates = ordered
+    for rule in active_rules(spec, context):  # the first rule that applies wins: each sees only what earlier ones left
+        found = rule(spec, declared, candidates, context)
+        if found:
+            decided.update(found)
+            candidates = [b for b in candidates if b.id not in found]
     kept_by = keep_reasons(spec.keep, candidates, now)
     for backtest in candidates:
         reasons = kept_by.get(backtest.id)
@@ -87,50 +83,60 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime, decl
 
 
 # --- the first rule that applies wins ---------------------------------------------------
+# Each rule takes the backtests no earlier rule decided and returns the decisions it makes (id -> decision): one pass
+# over the list per rule, not one call per backtest and rule (a 100,000-backtest plan).
 
-Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Backtest, Context], "Decision | None"]
-
-
-def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    status = b.status
-    if status in IN_PROGRESS:
-        return Decision(b, KEEP, (IN_PROGRESS_REASON,))
-    if status not in KNOWN_STATUSES:
-        return Decision(b, KEEP, (Reason("unknown-status", detail=repr(b.raw_status or status)),))
-    return None
+Rule = Callable[[ProjectSpec, dict[str, DeclaredBacktest], Sequence[Backtest], Context], "dict[str, Decision]"]
+_SETTLED = frozenset(KNOWN_STATUSES) - frozenset(IN_PROGRESS)
 
 
-def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    target = declared.get(b.id)
-    if target is not None:
-        changes = declared_changes(target, b)
-        return Decision(b, UPDATE if changes else KEEP, (DECLARED,), changes)
-    elsewhere = context.declared_anywhere.get(b.id)
-    if elsewhere is not None:  # declared under another project: never deleted, left as it is here
-        return Decision(b, KEEP, (Reason("declared", detail=f"in project {elsewhere}"),))
-    return None
+def _in_progress(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtests: Sequence[Backtest], context: Context) -> dict[str, Decision]:
+    found = {}
+    for b in [b for b in backtests if b.status not in _SETTLED]:
+        if b.status in IN_PROGRESS:
+            found[b.id] = Decision(b, KEEP, (IN_PROGRESS_REASON,))
+        else:
+            found[b.id] = Decision(b, KEEP, (Reason("unknown-status", detail=repr(b.raw_status or b.status)),))
+    return found
 
 
-def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    if not b.tags:
-        return None
-    live = b.tag_set
-    hits = [tag for tag in spec.protecting_tags if tag in live]
-    return Decision(b, KEEP, (Reason("protect_tags", text=", ".join(hits)),)) if hits else None
+def _declared(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtests: Sequence[Backtest], context: Context) -> dict[str, Decision]:
+    anywhere = context.declared_anywhere
+    found = {}
+    for b in [b for b in backtests if b.id in declared or b.id in anywhere]:
+        target = declared.get(b.id)
+        if target is not None:
+            changes = declared_changes(target, b)
+            found[b.id] = Decision(b, UPDATE if changes else KEEP, (DECLARED,), changes)
+        else:  # declared under another project: never deleted, left as it is here
+            found[b.id] = Decision(b, KEEP, (Reason("declared", detail=f"in project {anywhere[b.id]}"),))
+    return found
 
 
-def _protect(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    index = first_match(spec.protect, b, context.now)
-    return Decision(b, KEEP, (Reason("protect", index, spec.protect[index].text),)) if index is not None else None
+def _protect_tags(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtests: Sequence[Backtest], context: Context) -> dict[str, Decision]:
+    protecting = spec.protecting_tags
+    found = {}
+    for b in [b for b in backtests if b.tags]:
+        live = b.tag_set
+        hits = [tag for tag in protecting if tag in live]
+        if hits:
+            found[b.id] = Decision(b, KEEP, (Reason("protect_tags", text=", ".join(hits)),))
+    return found
 
 
-def _future(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    return Decision(b, KEEP, (FUTURE,)) if b.created > context.now else None
+def _protect(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtests: Sequence[Backtest], context: Context) -> dict[str, Decision]:
+    return {b.id: Decision(b, KEEP, (Reason("protect", index, spec.protect[index].text),))
+            for b, index in first_matches(spec.protect, backtests, context.now)}
 
 
-def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], b: Backtest, context: Context) -> Decision | None:
-    index = first_match(spec.delete, b, context.now)
-    return Decision(b, DELETE, (Reason("delete", index, spec.delete[index].text),)) if index is not None else None
+def _future(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtests: Sequence[Backtest], context: Context) -> dict[str, Decision]:
+    now = context.now
+    return {b.id: Decision(b, KEEP, (FUTURE,)) for b in backtests if b.created > now}
+
+
+def _delete(spec: ProjectSpec, declared: dict[str, DeclaredBacktest], backtests: Sequence[Backtest], context: Context) -> dict[str, Decision]:
+    return {b.id: Decision(b, DELETE, (Reason("delete", index, spec.delete[index].text),))
+            for b, index in first_matches(spec.delete, backtests, context.now)}
 
 
 RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _protect, _future, _delete)
@@ -140,7 +146,8 @@ PROTECTING_RULES: tuple[Rule, ...] = (_in_progress, _declared, _protect_tags, _p
 
 def active_rules(spec: ProjectSpec, context: Context) -> tuple[Rule, ...]:
     """The rules that can apply to this project (an empty selector list never matches)."""
-    idle = {_declared: not spec.backtests and not context.declared_anywhere, _protect: not spec.protect, _delete: not spec.delete}
+    idle = {_declared: not spec.backtests and not context.declared_anywhere, _protect_tags: not spec.protecting_tags, _protect: not spec.protect,
+            _delete: not spec.delete}
     return tuple(rule for rule in RULES if not idle.get(rule, False))
 
 
@@ -168,10 +175,10 @@ def kept_now(spec: ProjectSpec, backtest: Backtest, now: datetime, declared_anyw
     declared = {d.id: d for d in spec.backtests}
     backtest, _ = without_marks(backtest)  # the mark decides nothing (docs/design.md, "Grace")
     for rule in PROTECTING_RULES:
-        decision = rule(spec, declared, backtest, context)
-        if decision is not None:
-            return decision.reasons[0]
-    if first_match(spec.delete, backtest, now) is not None:
+        found = rule(spec, declared, [backtest], context)
+        if found:
+            return found[backtest.id].reasons[0]
+    if first_matches(spec.delete, [backtest], now):
         return None
     for index, policy in enumerate(spec.keep):
         if policy.kind == "match" and any(matches(selector, backtest, now) for selector in policy.match):
