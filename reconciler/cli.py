@@ -11,6 +11,7 @@ import gc
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -54,7 +55,21 @@ def _run(ctx: click.Context, command: Callable[..., int], *args: Any, **kwargs: 
         _interrupted(exc)
     except Exception as exc:  # a bug: still one line (the traceback with --verbose), and its own exit code
         _fail(ctx, options, internal_error_message(exc), exit_codes.INTERNAL)
+    if options.exit_at_once:  # the runtime is closed, every file written; what is left is only memory
+        _exit_now(code)
     ctx.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """End the process with `code` without freeing what the command built (GlobalOptions.exit_at_once)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:  # `reconciler plan | head`: the reader has what it wanted
+            os._exit(141)
+        except (OSError, ValueError):
+            os._exit(exit_codes.ERROR)
+    os._exit(code)
 
 
 def _interrupted(exc: KeyboardInterrupt) -> None:
@@ -122,7 +137,9 @@ def cli(
     """Keep QuantConnect cloud backtests in order from a YAML manifest: plan, then apply."""
     from reconciler.commands.runtime import GlobalOptions
 
+    launch = ctx.obj if isinstance(ctx.obj, Launch) else Launch()
     ctx.obj = GlobalOptions(
+        exit_at_once=launch.exit_at_once,
         api_url=api_url,
         user_id=user_id,
         api_token=api_token,
@@ -562,11 +579,18 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass(frozen=True)
+class Launch:
+    """How the process was started, handed to the group through click's `obj` (GlobalOptions.exit_at_once)."""
+
+    exit_at_once: bool = False
+
+
+def main(argv: list[str] | None = None, *, exit_at_once: bool = False) -> None:
     """Entry point: usage errors exit 1 too, so exit 2 only ever means "changes" (--detailed-exitcode)."""
     signal.signal(signal.SIGTERM, _terminate)  # a cancelled CI job: handled like Ctrl-C
     try:
-        code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False, obj=Launch(exit_at_once))
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

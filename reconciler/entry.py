@@ -23,4 +23,4 @@ def main() -> None:
     gc.disable()
     from reconciler.cli import main as cli_main
 
-    cli_main()
+    cli_main(exit_at_once=True)

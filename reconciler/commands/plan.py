@@ -151,7 +151,8 @@ def apply_hint(rt: Runtime, plan: Plan, out: Path, paths: Sequence[Path], option
 
 
 def run(rt: Runtime, options: PlanOptions, *, fmt: str = "text", out: Path | None = None, detailed_exitcode: bool = False, show_kept: bool = False) -> int:
-    plan, _ = make_plan(rt, options)
+    plan, states = make_plan(rt, options)
+    rt.outlive(plan, states)
     emit(rt, plan, fmt, show_kept)
     if out is not None:
         write_atomic(out, plan.to_json() + "\n")
