@@ -7,13 +7,15 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.engine.retention import DELETE, KEEP, UPDATE, decide
-from reconciler.manifest.model import KeepPolicy, ProjectSpec
+from reconciler.engine.retention import DELETE, KEEP, RULES, UPDATE, Context, decide
+from reconciler.engine.selectors import first_matches, matches, select
+from reconciler.manifest.build import build_selector
+from reconciler.manifest.model import KeepPolicy, ProjectSpec, Selector
 from reconciler.models import Backtest
 from reconciler.plan.planner import plan_project
 from reconciler.projects import ProjectState
 
-from strategies import NOW, keep_policies, scenario
+from strategies import NOW, backtests, keep_policies, scenario, selectors
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -104,3 +106,39 @@ def test_a_plan_without_errors_leaves_nothing_for_the_next_plan(case: tuple[Proj
         after.append(replace(b, **fields))
     second = plan_project(ProjectState(spec, 1, "P", after), NOW)
     assert not second.errors and not [(e.id, e.action, e.reasons) for e in second.entries if e.action != KEEP]
+
+
+# --- one pass per rule and per condition decides what one backtest at a time would -----------------
+
+_selector_data = st.one_of(selectors, st.sampled_from([{"name_regex": "^scratch"}, {"name_regex": "Fox$", "status": "completed"},
+                                                        {"tags": ["paper"], "older_than": "3d"}]).map(build_selector))
+
+
+@SETTINGS
+@given(backtests(), _selector_data)
+def test_select_keeps_exactly_the_backtests_matches_accepts(live: list[Backtest], selector: Selector) -> None:
+    assert select(selector, live, NOW) == [b for b in live if matches(selector, b, NOW)]
+
+
+@SETTINGS
+@given(backtests(), st.lists(_selector_data, max_size=3))
+def test_first_matches_names_the_first_selector_each_backtest_matches(live: list[Backtest], chosen: list[Selector]) -> None:
+    expected = [(b, next(i for i, s in enumerate(chosen) if matches(s, b, NOW))) for b in live if any(matches(s, b, NOW) for s in chosen)]
+    assert first_matches(chosen, live, NOW) == expected
+
+
+@SETTINGS
+@given(scenario())
+def test_the_rules_decide_each_backtest_as_they_would_alone(case: tuple[ProjectSpec, list[Backtest]]) -> None:
+    """decide runs each rule once over what the earlier rules left: the first rule that decides a backtest given alone
+    must be the one whose decision it gets."""
+    spec, live = case
+    context = Context(NOW, {})
+    declared = {d.id: d for d in spec.backtests}
+    decided = {d.backtest.id: d for d in decide(spec, live, NOW)}
+    for b in live:
+        alone = next((found[b.id] for rule in RULES if (found := rule(spec, declared, [b], context))), None)
+        if alone is not None:
+            assert decided[b.id] == alone
+        else:
+            assert decided[b.id].reasons[0].rule in ("keep", "prune", "unmanaged")
