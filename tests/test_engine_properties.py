@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.engine.retention import DELETE, KEEP, RULES, UPDATE, Context, decide
@@ -114,8 +115,14 @@ _selector_data = st.one_of(selectors, st.sampled_from([{"name_regex": "^scratch"
                                                         {"tags": ["paper"], "older_than": "3d"}]).map(build_selector))
 
 
+_AT_THE_EDGE = [Backtest(id=f"{n:032x}", project_id=1, name="Smooth Fox", created=NOW - timedelta(days=3, minutes=n - 1), status="completed")
+                for n in range(3)]  # a minute newer than, exactly and a minute older than `older_than: 3d`
+
+
 @SETTINGS
 @given(backtests(), _selector_data)
+@example(_AT_THE_EDGE, build_selector({"older_than": "3d"}))
+@example(_AT_THE_EDGE, build_selector({"newer_than": "3d"}))
 def test_select_keeps_exactly_the_backtests_matches_accepts(live: list[Backtest], selector: Selector) -> None:
     assert select(selector, live, NOW) == [b for b in live if matches(selector, b, NOW)]
 
