@@ -8,9 +8,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from reconciler.engine.retention import DELETE, KEEP, RULES, UPDATE, Context, decide
+from reconciler.engine.retention import DELETE, KEEP, RULES, UPDATE, Context, decide, keep_reasons
 from reconciler.engine.selectors import first_matches, matches, select
-from reconciler.manifest.build import build_selector
+from reconciler.manifest.build import build_keep, build_selector
 from reconciler.manifest.model import KeepPolicy, ProjectSpec, Selector
 from reconciler.models import Backtest
 from reconciler.plan.planner import plan_project
@@ -149,3 +149,17 @@ def test_the_rules_decide_each_backtest_as_they_would_alone(case: tuple[ProjectS
             assert decided[b.id] == alone
         else:
             assert decided[b.id].reasons[0].rule in ("keep", "prune", "unmanaged")
+
+
+@SETTINGS
+@given(backtests(), st.integers(1, 5), st.sampled_from(["asc", "desc"]), st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0]), min_size=40, max_size=40))
+def test_best_ranks_as_a_stable_sort_ties_to_the_newest(live: list[Backtest], count: int, order: str, values: list[float]) -> None:
+    """`best` as the restic-like reading says: sort by the statistic (a stable sort, newest first among equals), take `count`."""
+    candidates = sorted((replace(b, statistics={"sharpeRatio": v}) if i % 3 else b for i, (b, v) in enumerate(zip(live, values))),
+                        key=lambda b: b.created, reverse=True)
+    policy = build_keep({"best": {"by": "sharpeRatio", "count": count, "order": order}})
+    kept = keep_reasons([policy], candidates, NOW)
+    ranked = [b for b in candidates if "sharpeRatio" in b.statistics]
+    expected = sorted(ranked, key=lambda b: b.statistics["sharpeRatio"], reverse=order == "desc")[:count]
+    assert [b.id for b in candidates if b.id in kept] == [b.id for b in candidates if b in expected]
+    assert [kept[b.id][0].detail for b in expected] == [f"{rank}/{count}" for rank in range(1, len(expected) + 1)]

@@ -247,9 +247,14 @@ def _keep_within(index: int, policy: KeepPolicy, candidates: Sequence[Backtest],
 
 def _keep_best(index: int, policy: KeepPolicy, candidates: Sequence[Backtest], now: datetime, reasons: Reasons, suffix: str = "") -> None:
     by = policy.by
-    # candidates come newest first; nlargest/nsmallest are stable, so ties go to the newest
-    pick = heapq.nlargest if policy.order == "desc" else heapq.nsmallest
-    ranked = pick(policy.count, (b for b in candidates if by in b.statistics), key=lambda b: b.statistics[by])
+    # candidates come newest first and ties go to the newest: plain (value, position) tuples compare in C, the position
+    # negated for nlargest so that the earlier of two equal values ranks first (what a stable sort would give)
+    if policy.order == "desc":
+        scored = heapq.nlargest(policy.count, [(b.statistics[by], -i) for i, b in enumerate(candidates) if by in b.statistics])
+        ranked = [candidates[-i] for _, i in scored]
+    else:
+        scored = heapq.nsmallest(policy.count, [(b.statistics[by], i) for i, b in enumerate(candidates) if by in b.statistics])
+        ranked = [candidates[i] for _, i in scored]
     for rank, backtest in enumerate(ranked, start=1):
         reasons[backtest.id].append(Reason("keep", index, policy.text, f"{rank}/{policy.count}{suffix}"))
 
