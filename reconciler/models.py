@@ -259,8 +259,13 @@ class Backtest:
     def parsed(cls, **fields: object) -> "Backtest":
         """A record from fields a parser has already checked, every field given: the frozen dataclass's __init__ sets
         each field through object.__setattr__, which is a third of parsing 100,000 backtests."""
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, object]) -> "Backtest":
+        """As parsed, from a dict of every field, which becomes the record's own (a state file's 100,000 entries)."""
         record = object.__new__(cls)
-        record.__dict__.update(fields)
+        object.__setattr__(record, "__dict__", fields)
         return record
 
     @cached_property

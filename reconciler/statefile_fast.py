@@ -77,7 +77,7 @@ def _projects(state: _State) -> list[tuple[int, Any, list[Backtest]]]:
     seen_projects: set[int] = set()
     seen: set[str] = set()
     result = []
-    parsed = Backtest.parsed
+    from_fields = Backtest.from_fields
     creation_time, parameter_set = parse.creation_time, parse.parameter_set
     for project in state.projects:
         project_id = project.projectId
@@ -96,20 +96,20 @@ def _projects(state: _State) -> list[tuple[int, Any, list[Backtest]]]:
             if status is None:
                 status = statuses[raw_status] = normalize_status(raw_status)
             parameters = entry.parameterSet
-            records.append(parsed(
-                id=backtest_id,
-                project_id=project_id,
-                name=entry.name or "",
-                created=created,
-                status=status,
-                raw_status=raw_status,
-                tags=tuple(entry.tags) if entry.tags else (),
-                optimization_id=entry.optimizationId or None,
-                progress=0.0,
-                statistics=entry.statistics or {},
-                note=entry.note,
-                parameters=parameter_set(parameters, backtest_id, _ENDPOINT) if parameters else {},
-            ))
+            records.append(from_fields({
+                "id": backtest_id,
+                "project_id": project_id,
+                "name": entry.name or "",
+                "created": created,
+                "status": status,
+                "raw_status": raw_status,
+                "tags": tuple(entry.tags) if entry.tags else (),
+                "optimization_id": entry.optimizationId or None,
+                "progress": 0.0,
+                "statistics": entry.statistics or {},
+                "note": entry.note,
+                "parameters": parameter_set(parameters, backtest_id, _ENDPOINT) if parameters else {},
+            }))
         result.append((project_id, project.name, records))
     return result
 
