@@ -71,14 +71,10 @@ def decide(spec: ProjectSpec, backtests: Sequence[Backtest], now: datetime, decl
             decided.update(found)
             candidates = [b for b in candidates if b.id not in found]
     kept_by = keep_reasons(spec.keep, candidates, now)
+    action, reasons_left = (DELETE, (PRUNE,)) if spec.prune else (KEEP, (UNMANAGED,))  # what no policy keeps
     for backtest in candidates:
         reasons = kept_by.get(backtest.id)
-        if reasons:
-            decided[backtest.id] = Decision(backtest, KEEP, tuple(reasons))
-        elif spec.prune:
-            decided[backtest.id] = Decision(backtest, DELETE, (PRUNE,))
-        else:
-            decided[backtest.id] = Decision(backtest, KEEP, (UNMANAGED,))
+        decided[backtest.id] = Decision(backtest, KEEP, tuple(reasons)) if reasons else Decision(backtest, action, reasons_left)
     return [decided[b.id] for b in ordered]
 
 

@@ -92,7 +92,11 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
     ranked = None
     if ranked_by:
         statistics = b.statistics
-        ranked = {key: statistics[key] for key in ranked_by if key in statistics} or None
+        if len(ranked_by) == 1:  # the usual manifest: one `best` statistic (no comprehension frame per row)
+            value = statistics.get(ranked_by[0])
+            ranked = {ranked_by[0]: value} if value is not None else None
+        else:
+            ranked = {key: statistics[key] for key in ranked_by if key in statistics} or None
     return Entry(b.id, b.name, b.created, b.status, b.tags, action, decision.reasons, decision.changes, observed, ranked, (), 0, decision.grace)
 
 
@@ -101,7 +105,7 @@ KEEP = Action.KEEP
 
 def _mark_notable(states: Sequence[ProjectState], projects: Sequence[ProjectPlan]) -> None:
     """Mark the deletes a reviewer must not miss (engine.notable); citations count across the whole plan."""
-    deleting = [{e.id for e in project.entries if e.action == Action.DELETE or e.grace == Grace.MARK} for project in projects]
+    deleting = [{e.id for e in project.entries if e.action is Action.DELETE or e.grace is Grace.MARK} for project in projects]
     if not any(deleting):
         return
     notes = [(b.id, b.note) for state in states for b in state.backtests if b.note]

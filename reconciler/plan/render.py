@@ -111,14 +111,15 @@ def render_text(plan: Plan, *, color: bool = False, show_kept: bool = False) -> 
                 "bold",
             )
         )
-        shown = project.entries if show_kept else [*project.actions, *project.waiting]
+        actions = project.actions
+        shown = project.entries if show_kept else [*actions, *waiting]
         rows = paint if color else None
         lines.extend([_text_entry(entry, rows, minutes) for entry in shown])
         for warning in project.warnings:
             lines.append(paint(f"  ! warning: {terminal_safe(warning)}", "warn"))
         for error in project.errors:
             lines.append(paint(f"  ! error: {terminal_safe(error)}", "error"))
-        if not project.actions and not project.warnings and not project.errors:
+        if not actions and not project.warnings and not project.errors:
             lines.append("  No changes.")
         lines.append("")
     lines.append(paint(summary_line(plan), "bold"))
