@@ -15,8 +15,9 @@ import pytest
 from conftest import make_client
 
 from reconciler.apply.pacing import Pacer
-from reconciler.sandbox.server import Faults, SandboxServer
+from reconciler.sandbox.server import Faults, SandboxConfig, SandboxServer
 from reconciler.sandbox.store import SandboxStore
+from reconciler.statefile import RecordedState
 
 from helpers import cli_env, run_cli, run_in_pty
 
@@ -315,21 +316,38 @@ projects:
 """
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["kill-9", "ctrl-c", "sigterm"])
-def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable[..., SandboxServer], demo_db_template: Path, tmp_path: Path, how: int) -> None:
+@pytest.fixture(scope="module")
+def clean_run(demo_db_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict, RecordedState]:
+    """The manifest, its plan and the state an uninterrupted apply leaves: the same for every way of stopping one, made
+    once per worker."""
     import shutil
 
-    dbs = [tmp_path / "clean.sqlite", tmp_path / "crash.sqlite"]
-    for db in dbs:
-        shutil.copy(demo_db_template, db)
-    clean, crashy = start_sandbox(db=dbs[0]), start_sandbox(db=dbs[1], faults=Faults(latency_ms=8))
-    declared = sorted(clean.store.backtests(23456793), key=lambda b: b.created)[3].backtest_id
+    where = tmp_path_factory.mktemp("clean")
+    shutil.copy(demo_db_template, where / "clean.sqlite")
+    clean = SandboxServer(SandboxStore(where / "clean.sqlite"), SandboxConfig(port=0, run_seconds=0.0, compile_seconds=0.0)).start()
+    try:
+        declared = sorted(clean.store.backtests(23456793), key=lambda b: b.created)[3].backtest_id
+        manifest = where / "m.yaml"
+        manifest.write_text(CRASH_MANIFEST.format(declared=declared))
+        planned = json.loads(run_cli("plan", str(manifest), "--now", NOW, "--format", "json", env=cli_env(clean.url)).stdout)
+        assert _slow_apply(clean, where, manifest, where / "j.jsonl").wait(timeout=120) == 0
+        return manifest.read_text(), planned, clean.store.export_state()
+    finally:
+        clean.stop()
+        clean.store.close()
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["kill-9", "ctrl-c", "sigterm"])
+def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable[..., SandboxServer], demo_db_template: Path, tmp_path: Path, how: int,
+                                                         clean_run: tuple[str, dict, RecordedState]) -> None:
+    import shutil
+
+    manifest_text, planned, clean_state = clean_run
+    shutil.copy(demo_db_template, tmp_path / "crash.sqlite")
+    crashy = start_sandbox(db=tmp_path / "crash.sqlite", faults=Faults(latency_ms=8))
     manifest = tmp_path / "m.yaml"
-    manifest.write_text(CRASH_MANIFEST.format(declared=declared))
-    planned = json.loads(run_cli("plan", str(manifest), "--now", NOW, "--format", "json", env=cli_env(clean.url)).stdout)
+    manifest.write_text(manifest_text)
     kept = {b["id"] for b in planned["projects"][0]["backtests"] if b["action"] != "delete"}
-    (tmp_path / "clean").mkdir()
-    assert _slow_apply(clean, tmp_path / "clean", manifest, tmp_path / "clean" / "j.jsonl").wait(timeout=120) == 0
 
     journal_path = tmp_path / "crash-journal.jsonl"
     before = ids(crashy.store, 23456793)
@@ -356,7 +374,7 @@ def test_interrupted_apply_then_rerun_equals_a_clean_run(start_sandbox: Callable
     assert rerun.wait(timeout=120) == 0, rerun.stderr.read() if rerun.stderr else ""
     rerun.stdout.close()
     rerun.stderr.close()  # noqa: E702
-    assert clean.store.export_state() == crashy.store.export_state()
+    assert clean_state == crashy.store.export_state()
 
 
 def test_pacer_spaces_calls() -> None:
