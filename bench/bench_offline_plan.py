@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import resource
 import subprocess
 import sys
@@ -66,14 +67,18 @@ def main() -> int:
         bare = [sys.executable, "-c", f"import json; json.load(open({str(state)!r}, 'rb'))"]
         deleted = json.loads(subprocess.run([*plan, "--format", "json"], capture_output=True, check=True).stdout)["summary"]["delete"]
         runs = []
-        for _ in range(5):  # interleaved: this VM's speed drifts from minute to minute
+        for _ in range(7):  # interleaved pairs: this VM's speed drifts from minute to minute, a pair shares its minute
             runs.append((child_cpu(plan), child_cpu(bare)))
             time.sleep(0.2)
         best_plan, best_bare = min(p for p, _ in runs), min(b for _, b in runs)
-        ratio = best_plan / best_bare
+        ratio = statistics.median(p / b for p, b in runs)
         print(f"offline plan, 100 projects x 1,000 backtests ({state.stat().st_size / 2**20:.0f} MiB state file, {deleted:,} deleted), whole process:")
-        print(f"  {best_plan:.2f} s CPU best of 5 (target <= 1.5 s: {'OK' if best_plan <= 1.5 else 'MISSED'}); "
-              f"bare json.load process {best_bare:.2f} s; ratio {ratio:.2f}x (target <= 2.5x: {'OK' if ratio <= 2.5 else 'MISSED'})")
+        print(f"  {best_plan:.2f} s CPU best of 7 (target <= 1.5 s: {'OK' if best_plan <= 1.5 else 'MISSED'}); "
+              f"bare json.load process {best_bare:.2f} s best of 7")
+        print(f"  ratio {ratio:.2f}x, the median of 7 interleaved pairs (best over best {best_plan / best_bare:.2f}x; "
+              f"target <= 2.5x: {'OK' if ratio <= 2.5 else 'MISSED'})")
+        if best_plan > 1.5 and ratio <= 2.5:
+            print(f"  (on a machine whose bare json.load of this file takes 0.52 s, as the one the target was set on: about {ratio * 0.52:.2f} s)")
     return 0 if best_plan <= 1.5 and ratio <= 2.5 else 1
 
 
