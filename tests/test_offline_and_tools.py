@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from reconciler import __version__
+from reconciler.sandbox.seed import apply_seed
 from reconciler.sandbox.server import SandboxServer
 from reconciler.sandbox.store import SandboxStore
+from reconciler.statefile import write_state
 
 from helpers import cli_env, run_cli
 
@@ -74,6 +77,25 @@ def test_offline_plan_errors(tmp_path: Path) -> None:
     assert "reconciler snapshot --project 23456789" in result.stderr
     result = run_cli("plan", str(EXAMPLE), "--state", str(tmp_path / "missing.json"), env=offline_env())
     assert result.returncode == 1 and "cannot read state file" in result.stderr
+
+
+def test_the_console_script_ends_at_once_with_every_byte_written(tmp_path: Path) -> None:
+    """The process ends without freeing the plan (os._exit, docs/design.md, "Performance"): buffered output must still
+    reach a pipe and a file whole, with the command's own exit code. Python buffers a pipe unless PYTHONUNBUFFERED."""
+    store = SandboxStore(":memory:")
+    apply_seed(store, "demo")
+    state = tmp_path / "state.json"
+    write_state(store.export_state(), state)
+    env = {k: v for k, v in offline_env().items() if k != "PYTHONUNBUFFERED"}
+    piped = subprocess.run([sys.executable, "-m", "reconciler", "plan", str(EXAMPLE), "--state", str(state), "--now", NOW, "--detailed-exitcode"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 2, piped.stderr
+    assert piped.stdout.rstrip().splitlines()[-2].startswith("Plan: ") and piped.stdout.count("\n  - delete ") > 100
+    saved = tmp_path / "plan.json"
+    with (tmp_path / "out.json").open("w") as out:
+        code = subprocess.run([sys.executable, "-m", "reconciler", "plan", str(EXAMPLE), "--state", str(state), "--now", NOW, "--format", "json",
+                               "--out", str(saved)], env=env, stdout=out, stderr=subprocess.PIPE, text=True, timeout=120).returncode
+    assert code == 0 and json.loads((tmp_path / "out.json").read_text()) == json.loads(saved.read_text())
 
 
 def test_auth_reports_user_url_and_clock(demo_sandbox: SandboxServer) -> None:
