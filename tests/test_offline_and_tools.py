@@ -96,6 +96,14 @@ def test_the_console_script_ends_at_once_with_every_byte_written(tmp_path: Path)
         code = subprocess.run([sys.executable, "-m", "reconciler", "plan", str(EXAMPLE), "--state", str(state), "--now", NOW, "--format", "json",
                                "--out", str(saved)], env=env, stdout=out, stderr=subprocess.PIPE, text=True, timeout=120).returncode
     assert code == 0 and json.loads((tmp_path / "out.json").read_text()) == json.loads(saved.read_text())
+    small = tmp_path / "small.json"  # a document smaller than the stream's buffer: only a flush sends it
+    small.write_text(json.dumps({"projects": [{"projectId": 7, "name": "P", "backtests": [
+        {"backtestId": f"{n:032x}", "name": f"run {n}", "created": "2026-01-01 00:00:00", "status": "Runtime Error"} for n in range(3)]}]}))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nprojects:\n  - id: 7\n    allow_empty: true\n    delete: [{status: failed}]\n")
+    tiny = subprocess.run([sys.executable, "-m", "reconciler", "plan", str(manifest), "--state", str(small), "--now", NOW], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert tiny.returncode == 0 and "Plan: 0 to update, 3 to delete, 0 unchanged." in tiny.stdout, tiny.stderr
 
 
 def test_auth_reports_user_url_and_clock(demo_sandbox: SandboxServer) -> None:
