@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
