@@ -75,16 +75,21 @@ def _read_usual_shape(raw: bytes) -> RecordedState | None:
     """The usual file, decoded in C (statefile_fast); None for any other, which parse_state reads and words."""
     from reconciler import statefile_fast
 
-    decoded = statefile_fast.decode(raw)
+    decoded = statefile_fast.decode(raw, STATE_FORMAT_VERSION)
     if decoded is None:
         return None
     projects, recorded_at, api_url = decoded
-    return RecordedState([RecordedProject(project_id, _project_name(name, project_id), backtests) for project_id, name, backtests in projects],
-                         recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "")
+    return _recorded([RecordedProject(project_id, _project_name(name, project_id), backtests) for project_id, name, backtests in projects],
+                     recorded_at, api_url)
 
 
 def _project_name(name: Any, project_id: int) -> str:
     return name if isinstance(name, str) and name else f"Project {project_id}"
+
+
+def _recorded(projects: list[RecordedProject], recorded_at: Any, api_url: Any, artifacts: dict[str, dict[str, Any]] | None = None) -> RecordedState:
+    """The state both readers build: the file's own recordedAt and apiUrl when they are strings."""
+    return RecordedState(projects, recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "", artifacts or {})
 
 
 def parse_state(data: Any, origin: str = "state") -> RecordedState:
@@ -128,8 +133,7 @@ def parse_state(data: Any, origin: str = "state") -> RecordedState:
             if "charts" in item or "orders" in item or "insights" in item:
                 artifacts[backtest.id] = _artifacts(item, f"{where}.backtests[{b_index}]")
         projects.append(RecordedProject(project_id, _project_name(project.get("name"), project_id), backtests))
-    recorded_at, api_url = data.get("recordedAt"), data.get("apiUrl")
-    return RecordedState(projects, recorded_at if isinstance(recorded_at, str) else None, api_url if isinstance(api_url, str) else "", artifacts)
+    return _recorded(projects, data.get("recordedAt"), data.get("apiUrl"), artifacts)
 
 
 def _artifacts(item: dict[str, Any], where: str) -> dict[str, Any]:

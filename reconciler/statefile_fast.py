@@ -49,7 +49,7 @@ class _Project(msgspec.Struct, gc=False):
 
 class _State(msgspec.Struct, gc=False):
     projects: list[_Project]
-    format_version: Any = 1
+    format_version: Any = msgspec.UNSET  # absent: the version this reader reads
     recordedAt: Any = None
     apiUrl: Any = None
 
@@ -57,13 +57,14 @@ class _State(msgspec.Struct, gc=False):
 _DECODER = msgspec.json.Decoder(_State)
 
 
-def decode(raw: bytes) -> tuple[list[tuple[int, Any, list[Backtest]]], Any, Any] | None:
-    """(projects as (id, name as written, records), recordedAt, apiUrl), or None: the reference reads this file."""
+def decode(raw: bytes, format_version: int) -> tuple[list[tuple[int, Any, list[Backtest]]], Any, Any] | None:
+    """(projects as (id, name as written, records), recordedAt, apiUrl) of a file of `format_version` (a file without
+    one is of it), or None: the reference reads this file."""
     try:
         state = _DECODER.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
-    if state.format_version != 1:
+    if state.format_version is not msgspec.UNSET and state.format_version != format_version:
         return None
     try:
         projects = _projects(state)

@@ -19,7 +19,7 @@ from reconciler.errors import StateFileError
 from reconciler.models import STATISTICS
 from reconciler.sandbox.seed import apply_seed
 from reconciler.sandbox.store import SandboxStore
-from reconciler.statefile import dumps_state, parse_state, read_state
+from reconciler.statefile import STATE_FORMAT_VERSION, dumps_state, parse_state, read_state
 
 BID = "0123456789abcdef0123456789abcdef"
 
@@ -80,7 +80,7 @@ def _reference(raw: bytes) -> Any:
 def test_where_the_fast_reader_accepts_a_file_it_builds_what_the_reference_builds(document: dict[str, Any]) -> None:
     raw = json.dumps(document, allow_nan=True).encode()
     reference = _reference(raw)
-    fast = statefile_fast.decode(raw)
+    fast = statefile_fast.decode(raw, STATE_FORMAT_VERSION)
     if fast is None:
         return  # declined: the reference reads it, whatever it says
     assert not isinstance(reference, Exception), f"the fast reader accepted a file the reference refuses: {reference}"
@@ -94,7 +94,7 @@ def test_a_snapshot_of_the_demo_takes_the_fast_path_and_reads_the_same(tmp_path:
     store = SandboxStore(":memory:")
     apply_seed(store, "demo")
     raw = dumps_state(store.export_state()).encode()
-    fast = statefile_fast.decode(raw)
+    fast = statefile_fast.decode(raw, STATE_FORMAT_VERSION)
     assert fast is not None
     reference = parse_state(json.loads(raw))
     assert [records for _, _, records in fast[0]] == [p.backtests for p in reference.projects]

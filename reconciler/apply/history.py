@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.build import DEFAULT_RULES, build_project
 from reconciler.models import MANAGED_FIELDS, Action, Backtest, Change, Outcome, Reason, is_backtest_id
-from reconciler.plan.model import Entry, Plan, ProjectPlan
+from reconciler.plan.model import Entry, Plan, ProjectPlan, observed_fields
 from reconciler.timeutil import format_iso, parse_datetime, utcnow
 
 HISTORY_FORMAT_VERSION = 1
@@ -250,9 +250,7 @@ def revert_plan(revert: RevertSet, live: Mapping[int, Mapping[str, Backtest]], *
                     changes.append(Change(item.field, now, item.restore))
             if not changes:
                 continue
-            observed = {"name": backtest.name, "tags": list(backtest.tags), "status": backtest.status}
-            if any(c.field == "note" for c in changes):
-                observed["note"] = backtest.note or ""
+            observed = observed_fields(backtest, note=any(c.field == "note" for c in changes))
             when = min(item.since for item in items)
             entries.append(Entry(id=bid, name=backtest.name, created=backtest.created, status=backtest.status, tags=backtest.tags,
                                  action=Action.UPDATE, reasons=(Reason("revert", text=f"journal {Path(journal).name}", detail=f"since {when}"),),

@@ -26,7 +26,7 @@ from reconciler.fsutil import read_at_most
 from reconciler.manifest.build import DEFAULT_RULES, RULE_KEYS, build_project
 from reconciler.manifest.caps import Caps
 from reconciler.manifest.model import DeclaredBacktest, ProjectSpec
-from reconciler.models import MANAGED_FIELDS, Action, Change, Grace, Reason, is_backtest_id, project_title, trash_day
+from reconciler.models import MANAGED_FIELDS, Action, Backtest, Change, Grace, Reason, is_backtest_id, project_title, trash_day
 from reconciler.timeutil import format_iso, parse_datetime
 
 FORMAT_VERSION = 3
@@ -111,6 +111,14 @@ class Entry:
                    changes=tuple(Change(c["field"], c["before"], c["after"]) for c in data.get("changes", [])),
                    observed=observed, ranked={k: float(v) for k, v in ranked.items()} if ranked else None,
                    notable=tuple(str(why) for why in data.get("notable", ())), notable_weight=_weight(data), grace=_grace(data))
+
+
+def observed_fields(backtest: Backtest, *, note: bool) -> dict[str, Any]:
+    """An entry's `observed` record: the live fields an update or delete depends on, the note only where it was read."""
+    observed: dict[str, Any] = {"name": backtest.name, "tags": list(backtest.tags), "status": backtest.status}
+    if note:
+        observed["note"] = backtest.note or ""
+    return observed
 
 
 _grace_of, _action_of = attrgetter("grace"), attrgetter("action")

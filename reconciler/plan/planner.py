@@ -17,7 +17,7 @@ from reconciler.engine.notable import citations, notable_deletes
 from reconciler.engine.retention import Decision, decide, idle_selectors
 from reconciler.gc_control import gc_paused
 from reconciler.models import Action, Grace, project_title, without_marks
-from reconciler.plan.model import Entry, Plan, ProjectPlan
+from reconciler.plan.model import Entry, Plan, ProjectPlan, observed_fields
 from reconciler.projects import ProjectState
 from reconciler.timeutil import format_iso, utcnow
 
@@ -86,9 +86,7 @@ def _entry(decision: Decision, managed_notes: frozenset[str], ranked_by: tuple[s
     action = decision.action
     observed = None
     if action is not KEEP:
-        observed = {"name": b.name, "tags": list(b.tags), "status": b.status}
-        if b.id in managed_notes or any(c.field == "note" for c in decision.changes):
-            observed["note"] = b.note or ""
+        observed = observed_fields(b, note=b.id in managed_notes or any(c.field == "note" for c in decision.changes))
     ranked = None
     if ranked_by:
         statistics = b.statistics
